@@ -1,0 +1,225 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, azure_marketplace.cloudpartner contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Offer operations: read them, and cancel the one in progress.
+
+FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release.
+
+Requests per cancel (besides the token request): 1 when nothing is running or the given
+operation_id is not the running one; 2 when a cancellation is already under way or in
+check mode; 3 for a cancel answered 200 or 202 (+1 confirming read with wait after a 200),
+then one per poll while waiting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _validation as check
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _wait as waiting
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
+    CloudPartnerError,
+    ResponseFormatError,
+    UnsafeLocationError,
+    WaitTimeoutError,
+)
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import CloudPartnerClient
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import OfferRef, WaitOptions
+
+Warn = t.Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelRequest:
+    offer: OfferRef
+    operation_id: t.Optional[str]
+    notification_emails: t.List[str]
+    wait: WaitOptions
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "CancelRequest":
+        operation_id = params.get("operation_id")
+        return cls(
+            offer=OfferRef.from_params(params),
+            operation_id=check.guid("operation_id", operation_id) if operation_id else None,
+            notification_emails=check.email_list("notification_emails", params.get("notification_emails")),
+            wait=WaitOptions.from_params(params),
+        )
+
+    @property
+    def body(self) -> t.Optional[dict]:
+        if not self.notification_emails:
+            return None
+        return {"metadata": {"notification-emails": ",".join(self.notification_emails)}}
+
+
+def list_submissions(client: CloudPartnerClient, offer: OfferRef, status: t.Optional[str] = None, retries: t.Optional[int] = None) -> list:
+    body = client.get_json(f"{offer.path}/submissions/", retries=retries, status=status)
+    if not isinstance(body, list):
+        raise ResponseFormatError(f"The submissions list of offer {offer} is not a JSON array.")
+    return body
+
+
+def running_submission(client: CloudPartnerClient, offer: OfferRef, retries: t.Optional[int] = None) -> t.Optional[dict]:
+    """The submission in progress, if any. The status filter is only a hint to the service: filter here too."""
+    return next((item for item in list_submissions(client, offer, status="running", retries=retries) if waiting.is_running_submission(item)), None)
+
+
+def get_operation(client: CloudPartnerClient, offer: OfferRef, operation_id: str, retries: t.Optional[int] = None) -> dict:
+    body = client.get_json(f"{offer.path}/operations/{operation_id}", retries=retries)
+    return waiting.single_operation(body, f"Operation {operation_id} of offer {offer}")
+
+
+def _same_id(left: t.Any, right: t.Any) -> bool:
+    return isinstance(left, str) and isinstance(right, str) and left.lower() == right.lower()
+
+
+class _Canceller:
+    """One cancel task: holds what is known so that failures can report it."""
+
+    def __init__(self, client: CloudPartnerClient, request: CancelRequest, check_mode: bool, warn: Warn) -> None:
+        self.client = client
+        self.request = request
+        self.check_mode = check_mode
+        self.warn = warn
+        self.offer = request.offer
+        self.sent: dict[str, t.Any] = {}
+
+    def run(self) -> dict:
+        submission = running_submission(self.client, self.offer)
+        if submission is None:
+            return {"changed": False, "msg": f"No operation is in progress on offer {self.offer}: nothing to cancel."}
+        operation_id = submission.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            raise ResponseFormatError(f"The running submission of offer {self.offer} has no id.")
+        if self.request.operation_id and not _same_id(operation_id, self.request.operation_id):
+            return {
+                "changed": False,
+                "msg": f"Operation {self.request.operation_id} is not the operation in progress on offer {self.offer} "
+                f"(that is {operation_id}): nothing was sent.",
+                "operation": submission,
+            }
+        operation = get_operation(self.client, self.offer, check.path_segment("operation id", operation_id))
+        state = operation.get("cancellationRequestState")
+        if isinstance(state, str) and state.lower() != "cancancel":
+            return self._already_cancelling(operation_id, operation, state)
+        if self.check_mode:
+            return {"changed": True, "msg": f"Would cancel operation {operation_id} on offer {self.offer}.", "operation": operation}
+        return self._cancel(operation_id, operation)
+
+    def _already_cancelling(self, operation_id: str, operation: dict, state: str) -> dict:
+        result: dict[str, t.Any] = {
+            "changed": False,
+            "msg": f"A cancellation of operation {operation_id} on offer {self.offer} is already under way or refused "
+            f"(cancellationRequestState {state}): nothing was sent.",
+            "operation": operation,
+        }
+        if self.request.wait.enabled and not self.check_mode:
+            url = self.client.url(f"{self.offer.path}/operations/{operation_id}")
+            outcome = self._wait_on_location(operation_id, url, result)
+            result.update(operation=outcome.value, elapsed=outcome.elapsed)
+            result["msg"] += " " + self._ending(operation_id, outcome.value.get("status"))
+        return result
+
+    def _cancel(self, operation_id: str, operation: dict) -> dict:
+        response = self.client.request("POST", self.client.url(f"{self.offer.path}/cancel"), json_body=self.request.body, expected=(200, 202))
+        result: dict[str, t.Any] = {"changed": True, "status_code": response.status, "operation": operation}
+        self.sent = {"changed": True, "status_code": response.status}
+        if response.status == 200:
+            result["msg"] = f"Cancelled operation {operation_id} on offer {self.offer}."
+            if self.request.wait.enabled:
+                result["operation"] = get_operation(self.client, self.offer, operation_id)
+            return result
+        try:
+            location = waiting.operation_location(response.headers, self.client.options.api_url, self.client.options.api_version)
+            unsafe = None
+        except UnsafeLocationError as error:
+            location, unsafe = None, error
+            self.warn(error.message)
+            raw = response.headers.get("Location") or response.headers.get("Operation-Location")
+            result["operation_location"] = raw
+        if location:
+            result["operation_location"] = location
+        if result.get("operation_location"):
+            self.sent["operation_location"] = result["operation_location"]
+        result["msg"] = f"Cancellation of operation {operation_id} on offer {self.offer} was accepted (HTTP 202)."
+        if not self.request.wait.enabled:
+            return result
+        if location:
+            outcome = self._wait_on_location(operation_id, location, result)
+            status = outcome.value.get("status")
+        else:
+            if unsafe is None:
+                self.warn("The service accepted the cancellation without an operation location: waiting on the submissions list instead.")
+            outcome = self._wait_on_submissions(operation_id, result)
+            status = outcome.value.get("submissionState") if outcome.value else None
+        if outcome.value:
+            result["operation"] = outcome.value
+        result["elapsed"] = outcome.elapsed
+        result["msg"] += " " + self._ending(operation_id, status)
+        return result
+
+    def _ending(self, operation_id: str, status: t.Any) -> str:
+        state = waiting.classify(status)
+        if state == waiting.CANCELLED:
+            return f"Operation {operation_id} is cancelled."
+        message = f"Operation {operation_id} ended with status {status!r} instead of being cancelled; nothing is in progress any more."
+        self.warn(message)
+        return message
+
+    def _wait_on_location(self, operation_id: str, location: str, partial: dict) -> waiting.WaitOutcome:
+        def fetch() -> dict:
+            response = self.client.request("GET", location, retries=0)
+            return waiting.single_operation(response.json(), f"The operation location of {operation_id}")
+
+        return waiting.poll_until(
+            fetch,
+            lambda operation: waiting.classify(operation.get("status")) != waiting.RUNNING,
+            self.request.wait.timeout,
+            self.request.wait.sleep,
+            self._timeout_error(operation_id, partial, "status"),
+        )
+
+    def _wait_on_submissions(self, operation_id: str, partial: dict) -> waiting.WaitOutcome:
+        def fetch() -> t.Optional[dict]:
+            submissions = list_submissions(self.client, self.offer, retries=0)
+            return next((item for item in submissions if isinstance(item, dict) and _same_id(item.get("id"), operation_id)), None)
+
+        return waiting.poll_until(
+            fetch,
+            lambda submission: submission is None or not waiting.is_running_submission(submission),
+            self.request.wait.timeout,
+            self.request.wait.sleep,
+            self._timeout_error(operation_id, partial, "submissionState"),
+        )
+
+    def _timeout_error(self, operation_id: str, partial: dict, status_key: str) -> t.Callable[[t.Any, t.Optional[Exception], float], WaitTimeoutError]:
+        def describe(last: t.Any, last_error: t.Optional[Exception], elapsed: float) -> WaitTimeoutError:
+            status = last.get(status_key) if isinstance(last, dict) else None
+            message = (
+                f"Timed out after {self.request.wait.timeout} seconds waiting for operation {operation_id} on offer {self.offer} "
+                f"to end; last status: {status or 'unknown'}."
+            )
+            if last_error is not None:
+                message += f" Last poll failed: {last_error}"
+            result = dict(partial, elapsed=elapsed)
+            result.pop("msg", None)
+            if isinstance(last, dict):
+                result["operation"] = last
+            return WaitTimeoutError(message, **result)
+
+        return describe
+
+
+def cancel_offer_operation(client: CloudPartnerClient, request: CancelRequest, check_mode: bool, warn: Warn) -> dict:
+    """Cancel the operation in progress on an offer; see the module documentation for every outcome."""
+    canceller = _Canceller(client, request, check_mode, warn)
+    try:
+        return canceller.run()
+    except CloudPartnerError as error:
+        # Once the cancel was sent, a later failure (while waiting) must still report it.
+        for key, value in canceller.sent.items():
+            error.result.setdefault(key, value)
+        raise

@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, azure_marketplace.cloudpartner contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Option groups shared by every module: argument specs and their validated form.
+
+FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release.
+
+Each ``*_ARGSPEC`` mirrors one doc fragment in ``plugins/doc_fragments``. Environment
+fallbacks are listed in precedence order; an explicit option always wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _validation as check
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ValidationError
+
+DEFAULT_API_URL = "https://cloudpartner.azure.com"
+DEFAULT_API_VERSION = "2017-10-31"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+ENV = {
+    "api_url": ["CLOUDPARTNER_API_URL"],
+    "api_version": ["CLOUDPARTNER_API_VERSION"],
+    "access_token": ["CLOUDPARTNER_ACCESS_TOKEN"],
+    # AZURE_TENANT / AZURE_CLIENT_ID / AZURE_SECRET are what AWX's built-in Azure credential injects.
+    "tenant_id": ["CLOUDPARTNER_TENANT_ID", "AZURE_TENANT", "AZURE_TENANT_ID"],
+    "client_id": ["CLOUDPARTNER_CLIENT_ID", "AZURE_CLIENT_ID"],
+    "client_secret": ["CLOUDPARTNER_CLIENT_SECRET", "AZURE_SECRET", "AZURE_CLIENT_SECRET"],
+    "authority_host": ["CLOUDPARTNER_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"],
+}
+
+CONNECTION_ARGSPEC: dict[str, dict[str, t.Any]] = {
+    "api_url": {"type": "str", "default": DEFAULT_API_URL, "fallback": (env_fallback, ENV["api_url"])},
+    "api_version": {"type": "str", "default": DEFAULT_API_VERSION, "fallback": (env_fallback, ENV["api_version"])},
+    "access_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ENV["access_token"])},
+    "tenant_id": {"type": "str", "fallback": (env_fallback, ENV["tenant_id"])},
+    "client_id": {"type": "str", "fallback": (env_fallback, ENV["client_id"])},
+    "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ENV["client_secret"])},
+    "authority_host": {"type": "str", "default": DEFAULT_AUTHORITY_HOST, "fallback": (env_fallback, ENV["authority_host"])},
+    "validate_certs": {"type": "bool", "default": True},
+    "ca_path": {"type": "path"},
+    "timeout": {"type": "int", "default": 30},
+    "retries": {"type": "int", "default": 5},
+}
+
+OFFER_ARGSPEC: dict[str, dict[str, t.Any]] = {
+    "publisher_id": {"type": "str", "required": True},
+    "offer_id": {"type": "str", "required": True},
+}
+
+WAIT_ARGSPEC: dict[str, dict[str, t.Any]] = {
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 900},
+    "wait_sleep": {"type": "int", "default": 10},
+}
+
+
+def argument_spec(*groups: dict[str, dict[str, t.Any]], **module_options: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    """Connection options, then the given groups, then the module's own options."""
+    spec: dict[str, dict[str, t.Any]] = {name: dict(value) for name, value in CONNECTION_ARGSPEC.items()}
+    for group in groups:
+        spec.update({name: dict(value) for name, value in group.items()})
+    spec.update(module_options)
+    return spec
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionOptions:
+    """Validated connection and authentication options. ``repr`` hides the secrets."""
+
+    api_url: str
+    api_version: str
+    authority_host: str
+    verify: t.Union[bool, str]
+    timeout: int
+    retries: int
+    access_token: t.Optional[str] = dataclasses.field(default=None, repr=False)
+    tenant_id: t.Optional[str] = None
+    client_id: t.Optional[str] = None
+    client_secret: t.Optional[str] = dataclasses.field(default=None, repr=False)
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "ConnectionOptions":
+        ca_path = params.get("ca_path")
+        verify: t.Union[bool, str] = bool(params.get("validate_certs", True))
+        if verify and ca_path:
+            verify = check.readable_file("ca_path", ca_path)
+        options = cls(
+            api_url=check.base_url("api_url", params.get("api_url") or DEFAULT_API_URL),
+            api_version=check.api_version("api_version", params.get("api_version") or DEFAULT_API_VERSION),
+            authority_host=check.base_url("authority_host", params.get("authority_host") or DEFAULT_AUTHORITY_HOST, https_only=True),
+            verify=verify,
+            timeout=check.positive_int("timeout", params.get("timeout", 30), maximum=3600),
+            retries=check.retry_count("retries", params.get("retries", 5)),
+            access_token=params.get("access_token") or None,
+            tenant_id=params.get("tenant_id") or None,
+            client_id=params.get("client_id") or None,
+            client_secret=params.get("client_secret") or None,
+        )
+        options.check_credentials()
+        return options
+
+    def check_credentials(self) -> None:
+        if self.access_token:
+            return
+        given = {"tenant_id": self.tenant_id, "client_id": self.client_id, "client_secret": self.client_secret}
+        missing = [name for name, value in given.items() if not value]
+        if missing:
+            sources = "; ".join(f"{name} (or {' / '.join(ENV[name])})" for name in missing)
+            raise ValidationError(
+                "No credentials for the Cloud Partner Portal API: set access_token (or CLOUDPARTNER_ACCESS_TOKEN), "
+                f"or all of tenant_id, client_id and client_secret. Missing: {sources}."
+            )
+        check.tenant("tenant_id", t.cast(str, self.tenant_id))
+        check.guid("client_id", t.cast(str, self.client_id))
+
+
+@dataclasses.dataclass(frozen=True)
+class OfferRef:
+    publisher_id: str
+    offer_id: str
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "OfferRef":
+        return cls(
+            publisher_id=check.path_segment("publisher_id", params.get("publisher_id")),
+            offer_id=check.path_segment("offer_id", params.get("offer_id")),
+        )
+
+    @property
+    def path(self) -> str:
+        return f"/api/publishers/{self.publisher_id}/offers/{self.offer_id}"
+
+    def __str__(self) -> str:
+        return f"{self.publisher_id}/{self.offer_id}"
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitOptions:
+    enabled: bool
+    timeout: int
+    sleep: int
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "WaitOptions":
+        return cls(
+            enabled=bool(params.get("wait")),
+            timeout=check.positive_int("wait_timeout", params.get("wait_timeout", 900), maximum=86400),
+            sleep=check.positive_int("wait_sleep", params.get("wait_sleep", 10), maximum=3600),
+        )

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, azure_marketplace.cloudpartner contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Waiting for an operation to end: where to poll, how to read the state, when to stop.
+
+FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
+    ApiError,
+    ResponseFormatError,
+    TransportError,
+    UnsafeLocationError,
+    WaitTimeoutError,
+)
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import RETRYABLE_STATUSES, same_origin
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+CANCELLED = "cancelled"
+FAILED = "failed"
+
+_STATES = {
+    "completed": SUCCEEDED,
+    "complete": SUCCEEDED,
+    "succeeded": SUCCEEDED,
+    "canceled": CANCELLED,
+    "cancelled": CANCELLED,
+    "failed": FAILED,
+}
+
+
+def classify(status: t.Any) -> str:
+    """Map a status as the service spells it to RUNNING, SUCCEEDED, CANCELLED or FAILED.
+
+    Case, spaces, '-' and '_' are ignored. Anything unknown counts as still running:
+    waiting longer is safer than declaring an end that did not happen.
+    """
+    if not isinstance(status, str):
+        return RUNNING
+    key = "".join(char for char in status.lower() if char not in " -_")
+    return _STATES.get(key, RUNNING)
+
+
+def is_running_submission(submission: t.Any) -> bool:
+    if not isinstance(submission, dict):
+        return False
+    state = submission.get("submissionState")
+    return isinstance(state, str) and "".join(char for char in state.lower() if char not in " -_") in ("running", "inprogress")
+
+
+def single_operation(body: t.Any, where: str) -> dict:
+    """The service documents one object but its example is a one-element list: accept both."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict):
+        raise ResponseFormatError(f"{where} did not return an operation object.")
+    return body
+
+
+def operation_location(headers: t.Mapping[str, str], api_url: str, api_version: str) -> t.Optional[str]:
+    """The absolute URL to poll after a 202, or None when the service sent none.
+
+    ``Location`` is what the service sends since the Partner Center migration,
+    ``Operation-Location`` what it sent before. A relative value is resolved against
+    api_url; api-version is added when missing; the path is kept as sent (``$`` included).
+    Raises UnsafeLocationError when the URL is on another origin than api_url.
+    """
+    value = headers.get("Location") or headers.get("Operation-Location")
+    if value is None or not value.strip():
+        return None
+    url = urljoin(f"{api_url}/", value.strip())
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UnsafeLocationError(f"The service returned an operation location that is not an http(s) URL: {value[:200]!r}.")
+    if not same_origin(url, api_url):
+        raise UnsafeLocationError(
+            f"The service returned an operation location on another origin ({parts.scheme}://{parts.netloc}); "
+            "it is not polled because the bearer token is only sent to api_url."
+        )
+    if not any(pair[0].lower() == "api-version" for pair in parse_qsl(parts.query, keep_blank_values=True)):
+        url = url.split("#", 1)[0]
+        url += ("&" if parts.query else "?") + f"api-version={api_version}"
+    return url
+
+
+@dataclasses.dataclass
+class WaitOutcome:
+    value: t.Any
+    elapsed: float
+    polls: int
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, TransportError):
+        return error.retryable
+    if isinstance(error, ApiError):
+        return error.status in RETRYABLE_STATUSES
+    return isinstance(error, ResponseFormatError)
+
+
+def poll_until(
+    fetch: t.Callable[[], t.Any],
+    done: t.Callable[[t.Any], bool],
+    timeout: float,
+    interval: float,
+    describe_timeout: t.Callable[[t.Any, t.Optional[Exception], float], WaitTimeoutError],
+    clock: t.Callable[[], float] = time.monotonic,
+    sleep: t.Callable[[float], None] = time.sleep,
+) -> WaitOutcome:
+    """Call ``fetch`` until ``done(value)`` or the monotonic deadline passes.
+
+    Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered and
+    polling goes on; anything else is raised at once. A Retry-After larger than ``interval``
+    wins. The last poll happens at the deadline, so the whole ``timeout`` is used.
+    """
+    start = clock()
+    deadline = start + timeout
+    value: t.Any = None
+    last_error: t.Optional[Exception] = None
+    polls = 0
+    while True:
+        retry_after: t.Optional[float] = None
+        polls += 1
+        try:
+            value = fetch()
+            last_error = None
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            if not _transient(error):
+                raise
+            last_error = error
+            retry_after = getattr(error, "retry_after", None)
+        else:
+            if done(value):
+                return WaitOutcome(value=value, elapsed=round(clock() - start, 3), polls=polls)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise describe_timeout(value, last_error, round(clock() - start, 3))
+        sleep(min(max(float(interval), retry_after or 0.0), remaining))
