@@ -31,6 +31,7 @@ attributes:
 options: {}
 attributes:
   check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details: This module only reads; it does the same in check mode.
 """

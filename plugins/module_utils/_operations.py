@@ -213,6 +213,39 @@ class _Canceller:
         return describe
 
 
+@dataclasses.dataclass(frozen=True)
+class InfoRequest:
+    offer: OfferRef
+    operation_id: t.Optional[str]
+    status: t.Optional[str]
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "InfoRequest":
+        operation_id = params.get("operation_id")
+        status = params.get("status")
+        return cls(
+            offer=OfferRef.from_params(params),
+            operation_id=check.guid("operation_id", operation_id) if operation_id else None,
+            status=check.status_filter("status", status) if status else None,
+        )
+
+
+def _normalised(value: t.Any) -> str:
+    return "".join(char for char in value.lower() if char not in " -_") if isinstance(value, str) else ""
+
+
+def read_operations(client: CloudPartnerClient, request: InfoRequest, check_mode: bool, warn: Warn) -> dict:
+    """The operations of an offer: one by id, or the submissions list, optionally filtered by state."""
+    if request.operation_id:
+        return {"changed": False, "operations": [get_operation(client, request.offer, request.operation_id)]}
+    submissions = list_submissions(client, request.offer, status=request.status)
+    if request.status:
+        # The filter is only a hint to the service (its name differs between clients): apply it here too.
+        wanted = _normalised(request.status)
+        submissions = [item for item in submissions if isinstance(item, dict) and _normalised(item.get("submissionState")) == wanted]
+    return {"changed": False, "operations": submissions}
+
+
 def cancel_offer_operation(client: CloudPartnerClient, request: CancelRequest, check_mode: bool, warn: Warn) -> dict:
     """Cancel the operation in progress on an offer; see the module documentation for every outcome."""
     canceller = _Canceller(client, request, check_mode, warn)

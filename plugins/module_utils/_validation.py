@@ -92,6 +92,16 @@ def api_version(option: str, value: str) -> str:
     return value
 
 
+_STATUS_FILTER = re.compile(r"[A-Za-z][A-Za-z ]{0,39}")
+
+
+def status_filter(option: str, value: str) -> str:
+    """A submission state to filter on, such as running or canceled: letters and spaces only."""
+    if not isinstance(value, str) or not _STATUS_FILTER.fullmatch(value):
+        raise ValidationError(f"{option} {_shown(str(value))} is not a submission state: use letters only, for example running.")
+    return value
+
+
 def is_loopback_host(host: str) -> bool:
     """True for localhost and for addresses in 127.0.0.0/8 or ::1."""
     if host.lower() == "localhost":
