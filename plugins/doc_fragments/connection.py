@@ -75,6 +75,23 @@ options:
         with exponential backoff and jitter. A C(Retry-After) header sent by the service is honoured.
     type: int
     default: 5
+  token_cache:
+    description:
+      - Keep tokens obtained with client credentials in a file, so that the following tasks of a play, and parallel forks,
+        reuse one token instead of each requesting its own (every module run is a new process).
+      - A cached token is used while it stays valid for more than 5 minutes, and only by tasks with the same
+        O(authority_host), O(tenant_id), O(client_id) and O(client_secret). A token rejected with HTTP 401 is replaced.
+      - The file holds bearer tokens. It is written with mode C(0600) in a directory of mode C(0700), and ignored if others can read it.
+      - Has no effect with O(access_token).
+      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE) is used.
+    type: bool
+    default: true
+  token_cache_path:
+    description:
+      - File of the token cache, see O(token_cache).
+      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE_PATH) is used, then
+        C(ansible-azure_marketplace-cloudpartner/tokens.json) under E(XDG_CACHE_HOME) or C(~/.cache).
+    type: path
 notes:
   - Credentials are tried in this order. O(access_token) when set; otherwise O(tenant_id), O(client_id) and O(client_secret)
     through the MSAL client-credentials flow with scope C(https://cloudpartner.azure.com/.default).

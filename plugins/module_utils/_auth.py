@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import ConnectionOptions
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
 
 SCOPE = "https://cloudpartner.azure.com/.default"
 
@@ -90,10 +91,11 @@ class ClientCredentialsToken:
 
     can_refresh = True
 
-    def __init__(self, options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret) -> None:
+    def __init__(self, options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret, cache: t.Optional[TokenCache] = None) -> None:
         self._options = options
         self._session = session
         self._register_secret = register_secret
+        self._cache = cache
         self._app: t.Any = None
         self._access_token: t.Optional[str] = None
         self.token_requests = 0
@@ -102,9 +104,13 @@ class ClientCredentialsToken:
     def authority(self) -> str:
         return f"{self._options.authority_host}/{self._options.tenant_id}"
 
+    @property
+    def _cache_key(self) -> str:
+        return cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE, t.cast(str, self._options.client_secret))
+
     def token(self) -> str:
         if self._access_token is None:
-            self._access_token = self._acquire()
+            self._access_token = self._cached_or_acquired()
         return self._access_token
 
     def refresh(self) -> str:
@@ -113,6 +119,17 @@ class ClientCredentialsToken:
             self._app.remove_tokens_for_client()
         self._access_token = self._acquire()
         return self._access_token
+
+    def _cached_or_acquired(self) -> str:
+        if self._cache is None:
+            return self._acquire()
+        with self._cache.locked():
+            # Checked under the lock: a parallel task may have just stored a token.
+            cached = self._cache.get(self._cache_key)
+            if cached:
+                self._register_secret(cached)
+                return cached
+            return self._acquire()
 
     def _application(self) -> t.Any:
         if self._app is None:
@@ -150,6 +167,8 @@ class ClientCredentialsToken:
         token = result.get("access_token") if isinstance(result, dict) else None
         if token:
             self._register_secret(token)
+            if self._cache is not None:
+                self._cache.put(self._cache_key, token, result.get("expires_in"))
             return token
         raise AuthenticationError(self._describe_failure(result if isinstance(result, dict) else {}))
 
@@ -176,4 +195,5 @@ class ClientCredentialsToken:
 def token_source(options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret) -> t.Union[GivenToken, ClientCredentialsToken]:
     if options.access_token:
         return GivenToken(options.access_token, register_secret)
-    return ClientCredentialsToken(options, session, register_secret)
+    cache = TokenCache(options.token_cache_path) if options.token_cache_path else None
+    return ClientCredentialsToken(options, session, register_secret, cache)

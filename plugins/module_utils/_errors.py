@@ -93,7 +93,7 @@ class ApiError(CloudPartnerError):
             parts.append(note)
         if hint:
             parts.append(hint)
-        super().__init__(" ".join(parts), status_code=status)
+        super().__init__(" ".join(parts))
 
 
 class UnsafeLocationError(CloudPartnerError):

@@ -20,6 +20,7 @@ import typing as t
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _validation as check
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _wait as waiting
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
+    ApiError,
     CloudPartnerError,
     ResponseFormatError,
     UnsafeLocationError,
@@ -124,7 +125,11 @@ class _Canceller:
         return result
 
     def _cancel(self, operation_id: str, operation: dict) -> dict:
-        response = self.client.request("POST", self.client.url(f"{self.offer.path}/cancel"), json_body=self.request.body, expected=(200, 202))
+        try:
+            response = self.client.request("POST", self.client.url(f"{self.offer.path}/cancel"), json_body=self.request.body, expected=(200, 202))
+        except ApiError as error:
+            error.result.setdefault("status_code", error.status)
+            raise
         result: dict[str, t.Any] = {"changed": True, "status_code": response.status, "operation": operation}
         self.sent = {"changed": True, "status_code": response.status}
         if response.status == 200:
