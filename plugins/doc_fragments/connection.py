@@ -96,10 +96,12 @@ notes:
   - Credentials are tried in this order. O(access_token) when set; otherwise O(tenant_id), O(client_id) and O(client_secret)
     through the MSAL client-credentials flow with scope C(https://cloudpartner.azure.com/.default).
     An explicit option always beats an environment variable, and E(CLOUDPARTNER_*) variables beat E(AZURE_*) ones.
+    An environment variable set to an empty value counts as not set.
   - E(AZURE_TENANT), E(AZURE_CLIENT_ID) and E(AZURE_SECRET) are what the AWX / Automation Platform
     C(Microsoft Azure Resource Manager) credential injects, so that credential works as is.
   - Environment variables are read on the host that runs the module; run these modules on V(localhost).
 requirements:
+  - python >= 3.11
   - requests
   - msal (only when a token is requested with client credentials)
 """

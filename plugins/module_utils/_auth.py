@@ -71,6 +71,10 @@ class GivenToken:
     """A bearer token supplied by the user. It cannot be renewed."""
 
     can_refresh = False
+    rejected_note = (
+        "The given access_token was rejected; it may have expired. "
+        "Supply a fresh token, or use tenant_id, client_id and client_secret so that the module can renew it."
+    )
 
     def __init__(self, access_token: str, register_secret: RegisterSecret) -> None:
         register_secret(access_token)
@@ -80,10 +84,7 @@ class GivenToken:
         return self._access_token
 
     def refresh(self) -> str:
-        raise AuthenticationError(
-            "The service rejected the given access_token (HTTP 401); it may have expired. "
-            "Supply a fresh token, or use tenant_id, client_id and client_secret so that the module can renew it."
-        )
+        raise AuthenticationError(f"The service answered HTTP 401. {self.rejected_note}")
 
 
 class ClientCredentialsToken:

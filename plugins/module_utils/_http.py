@@ -217,6 +217,8 @@ class CloudPartnerClient:
                     self._tokens.refresh()
                     refreshed = True
                     continue
+                if response.status == 401 and not self._tokens.can_refresh:
+                    raise api_error_from(method, url, response, note=getattr(self._tokens, "rejected_note", None))
                 if response.status not in RETRYABLE_STATUSES or attempt >= budget:
                     raise api_error_from(method, url, response, note=self._retry_note(attempt))
                 retry_after = response.retry_after

@@ -175,9 +175,9 @@ class _Canceller:
         return message
 
     def _wait_on_location(self, operation_id: str, location: str, partial: dict) -> waiting.WaitOutcome:
-        def fetch() -> dict:
+        def fetch() -> waiting.Polled:
             response = self.client.request("GET", location, retries=0)
-            return waiting.single_operation(response.json(), f"The operation location of {operation_id}")
+            return waiting.Polled(waiting.single_operation(response.json(), f"The operation location of {operation_id}"), response.retry_after)
 
         return waiting.poll_until(
             fetch,
@@ -188,9 +188,13 @@ class _Canceller:
         )
 
     def _wait_on_submissions(self, operation_id: str, partial: dict) -> waiting.WaitOutcome:
-        def fetch() -> t.Optional[dict]:
-            submissions = list_submissions(self.client, self.offer, retries=0)
-            return next((item for item in submissions if isinstance(item, dict) and _same_id(item.get("id"), operation_id)), None)
+        def fetch() -> waiting.Polled:
+            response = self.client.request("GET", self.client.url(f"{self.offer.path}/submissions/"), retries=0)
+            submissions = response.json()
+            if not isinstance(submissions, list):
+                raise ResponseFormatError(f"The submissions list of offer {self.offer} is not a JSON array.")
+            match = next((item for item in submissions if isinstance(item, dict) and _same_id(item.get("id"), operation_id)), None)
+            return waiting.Polled(match, response.retry_after)
 
         return waiting.poll_until(
             fetch,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from ansible.module_utils.basic import env_fallback
+import os
+
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _validation as check
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ValidationError
@@ -24,6 +26,20 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._to
 DEFAULT_API_URL = "https://cloudpartner.azure.com"
 DEFAULT_API_VERSION = "2017-10-31"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+
+def env_fallback(*names: str) -> str:
+    """The first of ``names`` set to a non-empty value.
+
+    Unlike ansible's env_fallback, an empty variable (an AWX credential field left blank)
+    does not hide the variables after it.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
 
 ENV = {
     "api_url": ["CLOUDPARTNER_API_URL"],

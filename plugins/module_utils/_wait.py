@@ -93,6 +93,14 @@ def operation_location(headers: t.Mapping[str, str], api_url: str, api_version: 
 
 
 @dataclasses.dataclass
+class Polled:
+    """What one poll read, with the Retry-After the service sent along (a plain value means none)."""
+
+    value: t.Any
+    retry_after: t.Optional[float] = None
+
+
+@dataclasses.dataclass
 class WaitOutcome:
     value: t.Any
     elapsed: float
@@ -118,9 +126,11 @@ def poll_until(
 ) -> WaitOutcome:
     """Call ``fetch`` until ``done(value)`` or the monotonic deadline passes.
 
-    Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered and
-    polling goes on; anything else is raised at once. A Retry-After larger than ``interval``
-    wins. The last poll happens at the deadline, so the whole ``timeout`` is used.
+    ``fetch`` returns the value, or a Polled carrying the response's Retry-After.
+    Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered
+    and polling goes on; anything else is raised at once. A Retry-After larger than
+    ``interval`` wins, whether it came with an answer or with an error. The last poll
+    happens at the deadline, so the whole ``timeout`` is used.
     """
     start = clock()
     deadline = start + timeout
@@ -132,6 +142,8 @@ def poll_until(
         polls += 1
         try:
             value = fetch()
+            if isinstance(value, Polled):
+                value, retry_after = value.value, value.retry_after
             last_error = None
         except Exception as error:  # pylint: disable=broad-exception-caught
             if not _transient(error):

@@ -123,6 +123,8 @@ status_code:
 operation:
   description:
     - Latest known state of the targeted operation, as the API returned it.
+    - Without O(wait), this is the state read before the cancel was sent (for example C(status) V(running));
+      with O(wait), the state in which the operation ended.
     - The operation object (C(status), C(cancellationRequestState), C(steps), ...) once it was read;
       the submission entry of the submissions list (C(id), C(submissionState), ...) when only the list was read.
   returned: when an operation is in progress or was waited for
