@@ -29,6 +29,7 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._op
 
 try:
     import requests
+    from urllib3.util import parse_url as urllib3_parse_url
 except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR: t.Optional[str] = traceback.format_exc()
@@ -104,7 +105,7 @@ def parse_retry_after(value: t.Optional[str], now: t.Optional[float] = None) -> 
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -142,13 +143,35 @@ def api_error_from(method: str, url: str, response: ApiResponse, note: t.Optiona
     )
 
 
-def same_origin(url: str, base: str) -> bool:
-    def origin(value: str) -> tuple[str, str, int]:
-        parts = urlsplit(value)
-        scheme = parts.scheme.lower()
-        return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+_UNSAFE_URL_CHARACTERS = frozenset("\\ \t\r\n\x00")
 
-    return origin(url) == origin(base)
+
+def _origin(value: str) -> tuple[str, str, int]:
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True only when ``url`` certainly goes to the scheme, host and port of ``base``.
+
+    The URL may come from the network. A backslash, whitespace or a control character can
+    make parsers disagree on the host (``https://evil.example\\@api.example`` is api.example
+    to urlsplit but evil.example to urllib3), so such URLs never match, and the host urllib3
+    (which requests uses to connect) sees must agree as well.
+    """
+    if any(char in _UNSAFE_URL_CHARACTERS or ord(char) < 32 or ord(char) > 126 for char in url):
+        return False
+    try:
+        if _origin(url) != _origin(base):
+            return False
+        if HAS_REQUESTS:
+            connect_host = (urllib3_parse_url(url).host or "").lower().strip("[]")
+            if connect_host != _origin(base)[1].strip("[]"):
+                return False
+    except ValueError:  # includes urllib3's LocationParseError
+        return False
+    return True
 
 
 class TokenSource(t.Protocol):

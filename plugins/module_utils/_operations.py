@@ -98,16 +98,23 @@ class _Canceller:
         if self.request.operation_id and not _same_id(operation_id, self.request.operation_id):
             return {
                 "changed": False,
+                "operation_id": operation_id,
                 "msg": f"Operation {self.request.operation_id} is not the operation in progress on offer {self.offer} "
                 f"(that is {operation_id}): nothing was sent.",
                 "operation": submission,
             }
         operation = get_operation(self.client, self.offer, check.path_segment("operation id", operation_id))
+        self.sent["operation_id"] = operation_id
         state = operation.get("cancellationRequestState")
         if isinstance(state, str) and state.lower() != "cancancel":
             return self._already_cancelling(operation_id, operation, state)
         if self.check_mode:
-            return {"changed": True, "msg": f"Would cancel operation {operation_id} on offer {self.offer}.", "operation": operation}
+            return {
+                "changed": True,
+                "msg": f"Would cancel operation {operation_id} on offer {self.offer}.",
+                "operation": operation,
+                "operation_id": operation_id,
+            }
         return self._cancel(operation_id, operation)
 
     def _already_cancelling(self, operation_id: str, operation: dict, state: str) -> dict:
@@ -116,6 +123,7 @@ class _Canceller:
             "msg": f"A cancellation of operation {operation_id} on offer {self.offer} is already under way or refused "
             f"(cancellationRequestState {state}): nothing was sent.",
             "operation": operation,
+            "operation_id": operation_id,
         }
         if self.request.wait.enabled and not self.check_mode:
             url = self.client.url(f"{self.offer.path}/operations/{operation_id}")
@@ -130,8 +138,8 @@ class _Canceller:
         except ApiError as error:
             error.result.setdefault("status_code", error.status)
             raise
-        result: dict[str, t.Any] = {"changed": True, "status_code": response.status, "operation": operation}
-        self.sent = {"changed": True, "status_code": response.status}
+        result: dict[str, t.Any] = {"changed": True, "status_code": response.status, "operation": operation, "operation_id": operation_id}
+        self.sent.update(changed=True, status_code=response.status)
         if response.status == 200:
             result["msg"] = f"Cancelled operation {operation_id} on offer {self.offer}."
             if self.request.wait.enabled:
@@ -159,14 +167,26 @@ class _Canceller:
             if unsafe is None:
                 self.warn("The service accepted the cancellation without an operation location: waiting on the submissions list instead.")
             outcome = self._wait_on_submissions(operation_id, result)
-            status = outcome.value.get("submissionState") if outcome.value else None
+            # The list only says the submission stopped running (or left the list): read how it ended.
+            final = self._final_operation(operation_id, outcome.value)
+            outcome.value = final
+            status = final.get("status") or final.get("submissionState") if final else None
         if outcome.value:
             result["operation"] = outcome.value
         result["elapsed"] = outcome.elapsed
         result["msg"] += " " + self._ending(operation_id, status)
         return result
 
+    def _final_operation(self, operation_id: str, submission: t.Optional[dict]) -> t.Optional[dict]:
+        try:
+            return get_operation(self.client, self.offer, operation_id)
+        except CloudPartnerError as error:
+            self.warn(f"Could not read the final state of operation {operation_id}: {error.message}")
+            return submission
+
     def _ending(self, operation_id: str, status: t.Any) -> str:
+        if status is None:
+            return f"Operation {operation_id} is no longer in progress; its final status is unknown."
         state = waiting.classify(status)
         if state == waiting.CANCELLED:
             return f"Operation {operation_id} is cancelled."
@@ -265,3 +285,109 @@ def cancel_offer_operation(client: CloudPartnerClient, request: CancelRequest, c
         for key, value in canceller.sent.items():
             error.result.setdefault(key, value)
         raise
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitTarget:
+    offer: OfferRef
+    operation_id: str
+    location: t.Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitRequest:
+    targets: t.List[WaitTarget]
+    wait: WaitOptions
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> "WaitRequest":
+        publisher_id = params.get("publisher_id")
+        targets = []
+        for index, item in enumerate(params.get("operations") or []):
+            where = f"operations[{index}]"
+            offer = OfferRef(
+                publisher_id=check.path_segment("publisher_id", publisher_id),
+                offer_id=check.path_segment(f"{where}.offer_id", item.get("offer_id")),
+            )
+            location = item.get("location") or None
+            targets.append(WaitTarget(offer, check.guid(f"{where}.operation_id", item.get("operation_id")), location))
+        return cls(targets=targets, wait=WaitOptions.from_params(dict(params, wait=True)))
+
+
+class _OperationsWaiter:
+    """Polls several operations in rounds until every one has ended, under one deadline."""
+
+    def __init__(self, client: CloudPartnerClient, request: WaitRequest) -> None:
+        self.client = client
+        self.request = request
+        self.urls = [self._url(target) for target in request.targets]
+        self.states: t.List[dict] = [{"offer_id": target.offer.offer_id, "operation_id": target.operation_id, "ended": False} for target in request.targets]
+
+    def _url(self, target: WaitTarget) -> str:
+        if target.location:
+            # A location from an earlier task came from the network too: the same origin rule applies.
+            return waiting.operation_location({"Location": target.location}, self.client.options.api_url, self.client.options.api_version) or ""
+        return self.client.url(f"{target.offer.path}/operations/{target.operation_id}")
+
+    def poll_round(self) -> waiting.Polled:
+        retry_after: t.Optional[float] = None
+        for state, url in zip(self.states, self.urls):
+            if state["ended"]:
+                continue
+            try:
+                response = self.client.request("GET", url, retries=0)
+                operation = waiting.single_operation(response.json(), f"Operation {state['operation_id']} of offer {state['offer_id']}")
+            except CloudPartnerError as error:
+                if waiting.is_transient(error):
+                    state["last_error"] = error.message
+                    error_retry_after = getattr(error, "retry_after", None)
+                    if error_retry_after is not None:
+                        retry_after = max(retry_after or 0.0, error_retry_after)
+                    continue
+                # A permanent error (403, 404, ...) ends the wait for this operation, not for the others.
+                state.update(ended=True, failed=True, msg=error.message)
+                continue
+            state.pop("last_error", None)
+            state["operation"] = operation
+            state["status"] = operation.get("status")
+            state["ended"] = waiting.classify(operation.get("status")) != waiting.RUNNING
+            if response.retry_after is not None:
+                retry_after = max(retry_after or 0.0, response.retry_after)
+        return waiting.Polled(self.states, retry_after)
+
+    def describe_timeout(self, states: t.Any, last_error: t.Optional[Exception], elapsed: float) -> WaitTimeoutError:
+        pending = [f"{state['offer_id']} ({state.get('status') or 'unknown'})" for state in self.states if not state["ended"]]
+        message = f"Timed out after {self.request.wait.timeout} seconds waiting for {len(pending)} operations to end; last status: {', '.join(pending)}."
+        return WaitTimeoutError(message, changed=False, operations=self.states, elapsed=elapsed)
+
+
+def wait_for_operations(client: CloudPartnerClient, request: WaitRequest, check_mode: bool, warn: Warn) -> dict:
+    """Wait until every given operation has ended; one task waits for many cancellations at once."""
+    waiter = _OperationsWaiter(client, request)
+    if not waiter.states:
+        return {"changed": False, "msg": "No operation to wait for.", "operations": [], "elapsed": 0.0}
+    outcome = waiting.poll_until(
+        waiter.poll_round,
+        lambda states: all(state["ended"] for state in states),
+        request.wait.timeout,
+        request.wait.sleep,
+        waiter.describe_timeout,
+    )
+    failed = [state for state in waiter.states if state.get("failed")]
+    if failed:
+        names = ", ".join(state["offer_id"] for state in failed)
+        raise CloudPartnerError(
+            f"Could not read {len(failed)} of {len(waiter.states)} operations ({names}): {failed[0]['msg']}",
+            changed=False,
+            operations=waiter.states,
+            elapsed=outcome.elapsed,
+        )
+    counts: dict[str, int] = {}
+    for state in waiter.states:
+        label = waiting.classify(state.get("status"))
+        counts[label] = counts.get(label, 0) + 1
+    summary = ", ".join(f"{count} {label}" for label, count in sorted(counts.items()))
+    for state in waiter.states:
+        if waiting.classify(state.get("status")) != waiting.CANCELLED:
+            warn(f"Operation {state['operation_id']} on offer {state['offer_id']} ended with status {state.get('status')!r}, not cancelled.")
+    return {"changed": False, "msg": f"All {len(waiter.states)} operations ended: {summary}.", "operations": waiter.states, "elapsed": outcome.elapsed}

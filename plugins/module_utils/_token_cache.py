@@ -40,6 +40,12 @@ def default_path() -> str:
     return os.path.join(base, "ansible-azure_marketplace-cloudpartner", "tokens.json")
 
 
+def _expires_on(entry: t.Any) -> float:
+    """Expiry time of a cache entry; 0 for anything damaged, so that it counts as expired."""
+    value = entry.get("expires_on") if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
 def cache_key(authority: str, client_id: str, scope: str, client_secret: str) -> str:
     material = "\n".join((authority.lower(), client_id.lower(), scope, client_secret))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
@@ -52,12 +58,10 @@ class TokenCache:
 
     def get(self, key: str) -> t.Optional[str]:
         entry = self._read().get(key)
-        if not isinstance(entry, dict):
+        token = entry.get("access_token") if isinstance(entry, dict) else None
+        if not isinstance(token, str) or not token:
             return None
-        token, expires_on = entry.get("access_token"), entry.get("expires_on")
-        if not isinstance(token, str) or not isinstance(expires_on, (int, float)):
-            return None
-        return token if expires_on - self._clock() > MIN_REMAINING_SECONDS else None
+        return token if _expires_on(entry) - self._clock() > MIN_REMAINING_SECONDS else None
 
     def put(self, key: str, token: str, expires_in: t.Any) -> None:
         try:
@@ -65,7 +69,7 @@ class TokenCache:
         except (TypeError, ValueError):
             return
         now = self._clock()
-        entries = {name: entry for name, entry in self._read().items() if isinstance(entry, dict) and entry.get("expires_on", 0) > now}
+        entries = {name: entry for name, entry in self._read().items() if _expires_on(entry) > now}
         entries[key] = {"access_token": token, "expires_on": now + lifetime}
         self._write({"version": FORMAT_VERSION, "tokens": entries})
 
@@ -86,9 +90,15 @@ class TokenCache:
                 os.close(handle)
 
     def _ensure_directory(self) -> bool:
+        """The cache directory exists, is ours and only ours (tightened to 0700 if needed)."""
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
+            info = os.stat(directory)
+            if info.st_uid != os.getuid():
+                return False
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                os.chmod(directory, 0o700)
         except OSError:
             return False
         return True

@@ -112,6 +112,16 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)
+
+
 def base_url(option: str, value: str, https_only: bool = False) -> str:
     """scheme://host[:port] with nothing after it; plain http only for loopback hosts. Returns it normalised."""
     if not isinstance(value, str) or not value:
@@ -128,6 +138,8 @@ def base_url(option: str, value: str, https_only: bool = False) -> str:
         raise ValidationError(f"{option} must not contain credentials.")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValidationError(f"{option} {_shown(value)} must be only scheme, host and optional port, with no path or query.")
+    if not _valid_host(host):
+        raise ValidationError(f"{option} {_shown(value)} does not name a valid host (a DNS name or an IP address).")
     scheme = parts.scheme.lower()
     if scheme == "http":
         if https_only:

@@ -74,13 +74,18 @@ def operation_location(headers: t.Mapping[str, str], api_url: str, api_version: 
     api_url; api-version is added when missing; the path is kept as sent (``$`` included).
     Raises UnsafeLocationError when the URL is on another origin than api_url.
     """
-    value = headers.get("Location") or headers.get("Operation-Location")
-    if value is None or not value.strip():
+    candidates = (headers.get("Location"), headers.get("Operation-Location"))
+    value = next((candidate.strip() for candidate in candidates if candidate and candidate.strip()), None)
+    if value is None:
         return None
-    url = urljoin(f"{api_url}/", value.strip())
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise UnsafeLocationError(f"The service returned an operation location that is not an http(s) URL: {value[:200]!r}.")
+    try:
+        url = urljoin(f"{api_url}/", value)
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UnsafeLocationError(f"The service returned an operation location that is not a valid http(s) URL: {value[:200]!r}.")
     if not same_origin(url, api_url):
         raise UnsafeLocationError(
             f"The service returned an operation location on another origin ({parts.scheme}://{parts.netloc}); "
@@ -107,7 +112,7 @@ class WaitOutcome:
     polls: int
 
 
-def _transient(error: Exception) -> bool:
+def is_transient(error: Exception) -> bool:
     if isinstance(error, TransportError):
         return error.retryable
     if isinstance(error, ApiError):
@@ -146,7 +151,7 @@ def poll_until(
                 value, retry_after = value.value, value.retry_after
             last_error = None
         except Exception as error:  # pylint: disable=broad-exception-caught
-            if not _transient(error):
+            if not is_transient(error):
                 raise
             last_error = error
             retry_after = getattr(error, "retry_after", None)

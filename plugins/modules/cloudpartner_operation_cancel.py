@@ -134,6 +134,11 @@ operation:
     status: canceled
     cancellationRequestState: cancelRequested
     submissionType: publish
+operation_id:
+  description: GUID of the operation in progress that the task looked at (and cancelled, when the task reports a change).
+  returned: when an operation is in progress
+  type: str
+  sample: 5a63deb5-925b-4ee0-938b-7c86fbf287c5
 operation_location:
   description: Absolute URL of the cancellation operation the service returned with HTTP 202.
   returned: when the service answered 202 with a location
