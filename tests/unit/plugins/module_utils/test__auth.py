@@ -1,0 +1,308 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, azure_marketplace.cloudpartner contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import requests
+
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _auth
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT = "0b0f4a2c-1111-4222-8333-944445555666"
+SECRET = "Q~s3cr3t.VALUE_123"
+MSAL_TOKEN = "eyJ-msal-issued-token"
+SESSION = object()
+
+
+def credentials(fakes, **overrides):
+    values = {"access_token": None, "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
+    values.update(overrides)
+    return fakes.options(**values)
+
+
+def good(token=MSAL_TOKEN, expires_in=3599):
+    return {"token_type": "Bearer", "access_token": token, "expires_in": expires_in, "token_source": "identity_provider"}
+
+
+class Registry(list):
+    """Collects what is handed to register_secret."""
+
+    def __call__(self, value):
+        self.append(value)
+
+
+# ---------------------------------------------------------------- given token
+
+
+def test_given_token_is_registered_and_used():
+    registry = Registry()
+    source = _auth.GivenToken("given-abc", registry)
+    assert registry == ["given-abc"]
+    assert source.token() == "given-abc"
+    assert source.can_refresh is False
+
+
+def test_given_token_refuses_refresh_clearly():
+    source = _auth.GivenToken("given-abc", Registry())
+    with pytest.raises(AuthenticationError) as info:
+        source.refresh()
+    message = info.value.message
+    assert "access_token" in message
+    assert "401" in message
+    assert "tenant_id, client_id and client_secret" in message
+    assert "given-abc" not in message
+
+
+def test_token_source_with_access_token_never_imports_msal(fakes, monkeypatch):
+    monkeypatch.delitem(sys.modules, "msal", raising=False)
+    registry = Registry()
+    source = _auth.token_source(fakes.options(access_token="given-abc", tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET), SESSION, registry)
+    assert isinstance(source, _auth.GivenToken)
+    assert source.token() == "given-abc"
+    assert "msal" not in sys.modules
+    assert registry == ["given-abc"]
+
+
+def test_token_source_with_access_token_works_without_msal(fakes, no_msal):  # pylint: disable=unused-argument
+    source = _auth.token_source(fakes.options(access_token="given-abc"), SESSION, Registry())
+    assert source.token() == "given-abc"
+
+
+def test_token_source_with_credentials(fakes):
+    source = _auth.token_source(credentials(fakes), SESSION, Registry())
+    assert isinstance(source, _auth.ClientCredentialsToken)
+    assert source.can_refresh is True
+
+
+# ---------------------------------------------------------------- client credentials through (fake) msal
+
+
+def test_client_credentials_flow(fakes, fake_msal):
+    fake_msal.results = [good()]
+    registry = Registry()
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry)
+    assert not fake_msal.apps  # requested on first use only
+    assert source.token() == MSAL_TOKEN
+    (app,) = fake_msal.apps
+    assert app.client_id == CLIENT
+    assert app.kwargs["client_credential"] == SECRET
+    assert app.kwargs["authority"] == f"https://login.microsoftonline.com/{TENANT}"
+    assert app.kwargs["http_client"] is SESSION
+    assert "instance_discovery" not in app.kwargs
+    assert "validate_authority" not in app.kwargs
+    assert app.scopes == [["https://cloudpartner.azure.com/.default"]]
+    assert registry == [MSAL_TOKEN]
+    # the token is kept: no second request
+    assert source.token() == MSAL_TOKEN
+    assert fake_msal.token_requests == 1
+    assert source.token_requests == 1
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["https://login.microsoftonline.com", "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.windows.net"],
+)
+def test_microsoft_hosts_keep_instance_discovery(fakes, fake_msal, host):
+    fake_msal.results = [good()]
+    _auth.ClientCredentialsToken(credentials(fakes, authority_host=host), SESSION, Registry()).token()
+    (app,) = fake_msal.apps
+    assert "instance_discovery" not in app.kwargs
+    assert app.kwargs["authority"] == f"{host}/{TENANT}"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["https://127.0.0.1:41003", "https://localhost:8443", "https://login.example.test", "https://login.microsoftonline.com.evil.example"],
+)
+def test_other_hosts_turn_instance_discovery_off(fakes, fake_msal, host):
+    fake_msal.results = [good()]
+    _auth.ClientCredentialsToken(credentials(fakes, authority_host=host, tenant_id="contoso.onmicrosoft.com"), SESSION, Registry()).token()
+    (app,) = fake_msal.apps
+    assert app.kwargs["instance_discovery"] is False
+    assert app.kwargs["authority"] == f"{host}/contoso.onmicrosoft.com"
+
+
+def test_refresh_drops_msal_cache_and_registers_new_token(fakes, fake_msal):
+    fake_msal.results = [good("first"), good("second")]
+    registry = Registry()
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry)
+    assert source.token() == "first"
+    assert source.refresh() == "second"
+    assert source.token() == "second"
+    (app,) = fake_msal.apps
+    assert app.removed == 1
+    assert registry == ["first", "second"]
+    assert fake_msal.token_requests == 2
+
+
+def test_refresh_before_first_token(fakes, fake_msal):
+    fake_msal.results = [good("only")]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry())
+    assert source.refresh() == "only"
+
+
+def test_entra_error_message(fakes, fake_msal):
+    fake_msal.results = [
+        {
+            "error": "invalid_client",
+            "error_description": f"AADSTS7000215: Invalid client secret provided. The secret '{SECRET}' was wrong.\r\n"
+            "Trace ID: 0000\r\nCorrelation ID: 1111\r\nTimestamp: 2026-01-01 00:00:00Z",
+            "error_codes": [7000215],
+            "correlation_id": "corr-1111",
+        }
+    ]
+    registry = Registry()
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry).token()
+    message = info.value.message
+    assert "AADSTS7000215" in message
+    assert "invalid_client" in message
+    assert "use the secret's value, not its ID" in message
+    assert CLIENT in message and TENANT in message
+    assert "corr-1111" in message
+    assert SECRET not in message
+    assert "Trace ID" not in message
+    assert not registry
+
+
+@pytest.mark.parametrize(
+    "result, expected",
+    [
+        ({"error": "unauthorized_client", "error_description": "Application not found.", "error_codes": [700016]}, "application was not found"),
+        ({"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."}, "the tenant was not found"),
+        ({"error": "invalid_request", "error_description": "AADSTS7000222: expired"}, "has expired"),
+        ({"error": "weird", "error_description": "AADSTS1234567: unknown"}, "weird: AADSTS1234567: unknown"),
+        ({"error": "weird"}, "no description"),
+        ({}, "unknown_error"),
+        (None, "unknown_error"),
+        ("not a dict", "unknown_error"),
+    ],
+)
+def test_entra_error_variants(fakes, fake_msal, result, expected):
+    fake_msal.results = [result]
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert expected in info.value.message
+
+
+def test_unknown_code_has_no_hint(fakes, fake_msal):
+    fake_msal.results = [{"error": "weird", "error_description": "AADSTS1234567: unknown"}]
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert "Hint" not in info.value.message
+
+
+def test_token_request_exception_hides_details(fakes, fake_msal):
+    fake_msal.results = [requests.exceptions.ConnectionError(f"cannot connect; body client_secret={SECRET}")]
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert "ConnectionError" in info.value.message
+    assert f"https://login.microsoftonline.com/{TENANT}" in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_authority_value_error_is_masked(fakes, fake_msal):
+    fake_msal.init_error = ValueError(f"Invalid authority, secret {SECRET} echoed")
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert "Cannot use the authority" in info.value.message
+    assert "authority_host" in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_authority_unreachable(fakes, fake_msal):
+    fake_msal.init_error = requests.exceptions.SSLError(f"certificate verify failed {SECRET}")
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert "Cannot reach the authority" in info.value.message
+    assert "SSLError" in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_msal_missing(fakes, no_msal):  # pylint: disable=unused-argument
+    with pytest.raises(MissingLibraryError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+    assert info.value.library == "msal"
+    assert "msal" in info.value.message
+    assert "ImportError" in info.value.import_traceback or "ModuleNotFoundError" in info.value.import_traceback
+
+
+def test_real_msal_is_importable():
+    # the venvs used by ansible-test have msal; import_msal must hand back the real package then
+    pytest.importorskip("msal")
+    assert hasattr(_auth.import_msal(), "ConfidentialClientApplication")
+
+
+# ---------------------------------------------------------------- with the token cache
+
+
+def test_cached_token_skips_msal(fakes, no_msal, tmp_path):  # pylint: disable=unused-argument
+    # a cache hit must not even import msal
+    cache = TokenCache(str(tmp_path / "cache" / "tokens.json"))
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), cache)
+    cache.put(source._cache_key, "cached-token", 3600)  # pylint: disable=protected-access
+    registry = Registry()
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry, cache)
+    assert source.token() == "cached-token"
+    assert registry == ["cached-token"]
+    assert source.token_requests == 0
+
+
+def test_token_is_stored_and_reused_by_the_next_task(fakes, fake_msal, tmp_path):
+    path = str(tmp_path / "cache" / "tokens.json")
+    fake_msal.results = [good("stored", expires_in=3599)]
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "stored"
+    # a new process: a new source and a new cache object on the same file
+    second = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path))
+    assert second.token() == "stored"
+    assert fake_msal.token_requests == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_secret": "another-secret"},
+        {"client_id": "11111111-2222-4333-8444-555555555555"},
+        {"tenant_id": "contoso.onmicrosoft.com"},
+        {"authority_host": "https://login.example.test"},
+    ],
+)
+def test_cache_is_per_credentials(fakes, fake_msal, tmp_path, change):
+    path = str(tmp_path / "tokens.json")
+    fake_msal.results = [good("first"), good("second")]
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "first"
+    assert _auth.ClientCredentialsToken(credentials(fakes, **change), SESSION, Registry(), TokenCache(path)).token() == "second"
+
+
+def test_refresh_replaces_a_rejected_cached_token(fakes, fake_msal, tmp_path):
+    path = str(tmp_path / "tokens.json")
+    cache = TokenCache(path)
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), cache)
+    cache.put(source._cache_key, "rejected", 3600)  # pylint: disable=protected-access
+    fake_msal.results = [good("fresh")]
+    assert source.token() == "rejected"
+    assert source.refresh() == "fresh"
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "fresh"
+
+
+def test_token_source_uses_cache_path_option(fakes, fake_msal, tmp_path):
+    path = tmp_path / "c" / "tokens.json"
+    fake_msal.results = [good("stored")]
+    _auth.token_source(credentials(fakes, token_cache_path=str(path)), SESSION, Registry()).token()
+    assert path.exists()
+    assert "stored" in path.read_text()
+
+
+def test_no_cache_without_path(fakes, fake_msal, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_msal.results = [good("a"), good("b")]
+    assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "a"
+    assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "b"
+    assert not list(tmp_path.rglob("*.json"))
