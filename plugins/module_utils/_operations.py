@@ -24,6 +24,7 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._er
     CloudPartnerError,
     ResponseFormatError,
     UnsafeLocationError,
+    ValidationError,
     WaitTimeoutError,
 )
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import CloudPartnerClient
@@ -301,15 +302,12 @@ class WaitRequest:
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> "WaitRequest":
-        publisher_id = params.get("publisher_id")
+        publisher_id = check.path_segment("publisher_id", params.get("publisher_id"))
         targets = []
         for index, item in enumerate(params.get("operations") or []):
             where = f"operations[{index}]"
-            offer = OfferRef(
-                publisher_id=check.path_segment("publisher_id", publisher_id),
-                offer_id=check.path_segment(f"{where}.offer_id", item.get("offer_id")),
-            )
-            location = item.get("location") or None
+            offer = OfferRef(publisher_id=publisher_id, offer_id=check.path_segment(f"{where}.offer_id", item.get("offer_id")))
+            location = (item.get("location") or "").strip() or None
             targets.append(WaitTarget(offer, check.guid(f"{where}.operation_id", item.get("operation_id")), location))
         return cls(targets=targets, wait=WaitOptions.from_params(dict(params, wait=True)))
 
@@ -320,13 +318,18 @@ class _OperationsWaiter:
     def __init__(self, client: CloudPartnerClient, request: WaitRequest) -> None:
         self.client = client
         self.request = request
-        self.urls = [self._url(target) for target in request.targets]
+        self.urls = [self._url(index, target) for index, target in enumerate(request.targets)]
         self.states: t.List[dict] = [{"offer_id": target.offer.offer_id, "operation_id": target.operation_id, "ended": False} for target in request.targets]
 
-    def _url(self, target: WaitTarget) -> str:
+    def _url(self, index: int, target: WaitTarget) -> str:
         if target.location:
             # A location from an earlier task came from the network too: the same origin rule applies.
-            return waiting.operation_location({"Location": target.location}, self.client.options.api_url, self.client.options.api_version) or ""
+            try:
+                url = waiting.operation_location({"Location": target.location}, self.client.options.api_url, self.client.options.api_version)
+            except UnsafeLocationError as error:
+                raise ValidationError(f"operations[{index}].location is refused: {error.message}") from None
+            if url:
+                return url
         return self.client.url(f"{target.offer.path}/operations/{target.operation_id}")
 
     def poll_round(self) -> waiting.Polled:
@@ -357,7 +360,11 @@ class _OperationsWaiter:
 
     def describe_timeout(self, states: t.Any, last_error: t.Optional[Exception], elapsed: float) -> WaitTimeoutError:
         pending = [f"{state['offer_id']} ({state.get('status') or 'unknown'})" for state in self.states if not state["ended"]]
-        message = f"Timed out after {self.request.wait.timeout} seconds waiting for {len(pending)} operations to end; last status: {', '.join(pending)}."
+        failed = [state["offer_id"] for state in self.states if state.get("failed")]
+        noun = "operation" if len(pending) == 1 else "operations"
+        message = f"Timed out after {self.request.wait.timeout} seconds waiting for {len(pending)} {noun} to end; last status: {', '.join(pending)}."
+        if failed:
+            message += f" Could not be read: {', '.join(failed)}."
         return WaitTimeoutError(message, changed=False, operations=self.states, elapsed=elapsed)
 
 

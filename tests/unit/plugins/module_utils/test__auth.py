@@ -57,6 +57,7 @@ def test_given_token_refuses_refresh_clearly():
     assert "access_token" in message
     assert "401" in message
     assert "tenant_id, client_id and client_secret" in message
+    assert _auth.GivenToken.rejected_note in message
     assert "given-abc" not in message
 
 

@@ -12,11 +12,13 @@ import time
 
 import pytest
 import requests
+import urllib3
 from hypothesis import given
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _http
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._auth import GivenToken
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
     ApiError,
     CloudPartnerError,
@@ -294,6 +296,10 @@ RETRY_AFTER = [
     ("soon", None),
     ("", None),
     ("Wed, 21 Oct 2015 07:28:30 -0000", None),
+    # str.isdigit() is true for these but float() refuses them (a ValueError once escaped from ApiResponse.retry_after)
+    ("\xb2", None),
+    ("\u0663", None),
+    (" \uff15 ", None),
 ]
 
 
@@ -304,25 +310,13 @@ def test_parse_retry_after():
     ] == []
 
 
-def test_parse_retry_after_survives_odd_digits():
-    # BUG (plugins/module_utils/_http.py, parse_retry_after, line `if value.isdigit(): return float(value)`):
-    # str.isdigit() is true for '\xb2' (superscript two, a latin-1 byte a header can carry) but float() refuses it,
-    # so a ValueError escapes from ApiResponse.retry_after and the module crashes instead of retrying.
-    assert _http.parse_retry_after("\xb2") is None
-
-
 @given(
     value=st.text(max_size=40)
     | st.builds(lambda number, pad: f"{pad}{number}{pad}", st.integers(0, 10**40), st.sampled_from(["", " ", "\t"]))
     | st.datetimes(timezones=st.just(datetime.timezone.utc)).map(lambda when: email.utils.format_datetime(when, usegmt=True))
 )
 def test_parse_retry_after_is_total(value):
-    try:
-        seconds = _http.parse_retry_after(value, now=time.time())
-    except ValueError:
-        if value.strip().isdigit() and not value.strip().isascii():
-            return  # the bug reported by test_parse_retry_after_survives_odd_digits
-        raise
+    seconds = _http.parse_retry_after(value, now=time.time())
     assert seconds is None or seconds >= 0
 
 
@@ -360,13 +354,15 @@ def test_401_with_given_token_is_not_refreshed(fakes, make_client):
     assert "access_token" in info.value.message
 
 
-def test_401_with_given_token_explains_the_token(fakes):
-    from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._auth import GivenToken  # pylint: disable=import-outside-toplevel
-
-    session = fakes.Session(fakes.api_error(401, "ExpiredToken", "Token expired."))
-    client = _http.CloudPartnerClient(fakes.options(), GivenToken("given-xyz", lambda value: None), session, sleep=lambda s: None)
+def test_401_with_given_token_explains_the_token(fakes, monkeypatch):
+    tokens = GivenToken("given-xyz", lambda value: None)
+    monkeypatch.setattr(tokens, "refresh", lambda: pytest.fail("a given token cannot be refreshed: no attempt expected"))
+    session = fakes.Session(fakes.api_error(401, "ExpiredToken", "Token expired."), fakes.response(200))
+    client = _http.CloudPartnerClient(fakes.options(retries=5), tokens, session, sleep=lambda s: None)
     with pytest.raises(ApiError) as info:
         client.get_json(PATH)
+    assert info.value.status == 401
+    assert GivenToken.rejected_note in info.value.message
     assert "given access_token was rejected" in info.value.message
     assert "ExpiredToken" in info.value.message
     assert "given-xyz" not in info.value.message
@@ -505,17 +501,20 @@ def test_same_origin_variants_are_allowed(fakes, make_client, target):
     assert len(session.calls) == 1
 
 
-def test_backslash_url_does_not_reach_another_host(fakes, make_client):
-    # BUG (plugins/module_utils/_http.py, same_origin): urllib.parse.urlsplit reads the host after the last '@'
-    # ('cloudpartner.azure.com'), but requests/urllib3 stop the authority at '\\' and connect to 'evil.example'.
-    # The bearer token then goes to evil.example. Expected: UnsafeLocationError and no request.
+@pytest.mark.parametrize(
+    "target",
+    [
+        # urllib.parse.urlsplit reads the host after the last '@' (cloudpartner.azure.com), requests/urllib3 stop the
+        # authority at the backslash and would connect to evil.example
+        "https://evil.example\\@cloudpartner.azure.com/api/x?api-version=2017-10-31",
+        "https://evil.example\t@cloudpartner.azure.com/api/x",
+    ],
+)
+def test_parser_differential_url_does_not_reach_another_host(fakes, make_client, target):
     session = fakes.Session(fakes.response(200))
-    target = "https://evil.example\\@cloudpartner.azure.com/api/x?api-version=2017-10-31"
-    try:
+    with pytest.raises(UnsafeLocationError):
         make_client(session).request("GET", target)
-    except UnsafeLocationError:
-        pass
-    assert [call.connect_host for call in session.calls if call.connect_host != fakes.API_HOST] == []
+    assert not session.calls
 
 
 ORIGINS = [
@@ -530,11 +529,36 @@ ORIGINS = [
     ("https://g.example/a", "https://h.example", False),
     ("http://127.0.0.1:41002/a", "http://127.0.0.1:41002", True),
     ("http://127.0.0.1:41003/a", "http://127.0.0.1:41002", False),
+    ("http://[::1]:5000/a", "http://[::1]:5000", True),
+    # backslash, whitespace, control and non-ASCII characters never match, even on the right host
+    ("https://evil.example\\@h.example/a", "https://h.example", False),
+    ("https://h.example\\/a", "https://h.example", False),
+    ("https://h.example/a b", "https://h.example", False),
+    ("https://h.example/a\tb", "https://h.example", False),
+    ("https://h.example/a\x00", "https://h.example", False),
+    ("https://h.example/a\x7f", "https://h.example", False),
+    ("https://h.example/\u00e9", "https://h.example", False),
+    ("https://h.example:abc/a", "https://h.example", False),
+    ("https://[h.example/a", "https://h.example", False),
 ]
 
 
 def test_same_origin():
     assert [(left, right, same) for left, right, same in ORIGINS if _http.same_origin(left, right) is not same] == []
+
+
+def test_same_origin_also_asks_urllib3(monkeypatch):
+    # Defence in depth: requests connects where urllib3's parse_url says; should it ever disagree with urlsplit
+    # (or fail), there is no match.
+    real = _http.urllib3_parse_url
+    monkeypatch.setattr(_http, "urllib3_parse_url", lambda value: real(value.replace("h.example", "evil.example")))
+    assert _http.same_origin("https://h.example/a", "https://h.example") is False
+
+    def refuse(value):
+        raise urllib3.exceptions.LocationParseError(value)
+
+    monkeypatch.setattr(_http, "urllib3_parse_url", refuse)
+    assert _http.same_origin("https://h.example/a", "https://h.example") is False
 
 
 # ---------------------------------------------------------------- build_session and the environment
@@ -624,7 +648,7 @@ def test_client_over_real_session_passes_verify(ca_env, fakes):  # pylint: disab
 
 
 def test_client_over_real_session_never_sends_token_elsewhere(fakes):
-    # Same bug as test_backslash_url_does_not_reach_another_host, seen through the real requests stack.
+    # test_parser_differential_url_does_not_reach_another_host, seen through the real requests stack
     session = _http.build_session(True, 30)
     adapter = RecordingAdapter()
     session.mount("https://", adapter)

@@ -14,6 +14,7 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._er
     ApiError,
     CloudPartnerError,
     ResponseFormatError,
+    UnsafeLocationError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -108,6 +109,7 @@ def test_nothing_running(fakes, run):
     assert result["changed"] is False
     assert "nothing to cancel" in result["msg"] or "No operation is in progress" in result["msg"]
     assert "status_code" not in result
+    assert "operation_id" not in result
     assert session.sent == [LIST]
     assert session.calls[0].query == {"api-version": "2017-10-31", "status": "running"}
     assert not warnings
@@ -125,6 +127,8 @@ def test_operation_id_not_the_running_one(fakes, run):
     assert result["changed"] is False
     assert OTHER in result["msg"] and OP in result["msg"]
     assert result["operation"]["id"] == OP
+    # the operation in progress the task looked at, not the one asked for
+    assert result["operation_id"] == OP
     assert "status_code" not in result
     assert session.sent == [LIST]
 
@@ -140,6 +144,7 @@ def test_operation_id_matches_in_any_case(fakes, run):
         fakes.response(200, [submission(OP.upper())]), fakes.response(200, operation(op_id=OP.upper())), fakes.response(200), operation_id=OP
     )
     assert result["changed"] is True
+    assert result["operation_id"] == OP.upper()  # as the service spells it
     assert session.methods == ["GET", "GET", "POST"]
 
 
@@ -150,6 +155,7 @@ def test_already_cancelling_sends_nothing(fakes, run, state):
     assert "already" in result["msg"]
     assert state in result["msg"]
     assert result["operation"]["cancellationRequestState"] == state
+    assert result["operation_id"] == OP
     assert "status_code" not in result
     assert session.sent == [LIST, GET_OP]
 
@@ -187,6 +193,7 @@ def test_check_mode_sends_no_post(fakes, run):
     assert result["changed"] is True
     assert OP in result["msg"]
     assert result["operation"]["id"] == OP
+    assert result["operation_id"] == OP
     assert "status_code" not in result
     assert "POST" not in session.methods
     assert session.sent == [LIST, GET_OP]
@@ -199,6 +206,7 @@ def test_cancel_200(fakes, run):
     result, session, warnings = run(running_list(fakes), fakes.response(200, operation()), fakes.response(200))
     assert result["changed"] is True
     assert result["status_code"] == 200
+    assert result["operation_id"] == OP
     assert "Cancelled" in result["msg"]
     assert "operation_location" not in result
     assert session.sent == [LIST, GET_OP, POST]
@@ -229,6 +237,7 @@ def test_cancel_202_relative_location(fakes, run):
     result, session, warnings = run(running_list(fakes), fakes.response(200, operation()), fakes.response(202, headers={"Location": LOCATION}))
     assert result["changed"] is True
     assert result["status_code"] == 202
+    assert result["operation_id"] == OP
     assert result["operation_location"] == f"{API}{LOCATION}"
     assert "202" in result["msg"]
     assert session.sent == [LIST, GET_OP, POST]
@@ -299,54 +308,109 @@ def test_cancel_202_other_terminal_state_warns(fakes, run, fast_wait, final):  #
     assert len(warnings) == 1 and final in warnings[0]
 
 
-def test_cancel_202_without_location_polls_the_submissions_list(fakes, run, fast_wait):
+def test_cancel_202_without_location_polls_the_submissions_list_then_reads_the_end(fakes, run, fast_wait):
+    final = operation(status="canceled", crs="cancelRequested")
     result, session, warnings = run(
         running_list(fakes),
         fakes.response(200, operation()),
         fakes.response(202),
         fakes.response(200, [submission()]),
         fakes.response(200, [submission(state="canceled"), submission(OTHER, state="completed")]),
+        fakes.response(200, final),
         wait=True,
     )
     assert result["changed"] is True
     assert result["status_code"] == 202
+    assert result["operation_id"] == OP
     assert "operation_location" not in result
-    assert result["operation"]["submissionState"] == "canceled"
+    # the list only says the submission stopped running: ONE final read of the operation says how it ended
+    assert session.sent == [LIST, GET_OP, POST, LIST, LIST, GET_OP]
+    assert session.calls[-1].query == {"api-version": "2017-10-31"}
+    assert result["operation"] == final
     assert "cancelled" in result["msg"]
-    assert session.sent == [LIST, GET_OP, POST, LIST, LIST]
     # the wait reads the whole list, not only running submissions
     assert "status" not in session.calls[3].query
     assert len(warnings) == 1 and "submissions list" in warnings[0]
     assert fast_wait.sleeps == [10]
+    assert result["elapsed"] == 10
 
 
 def test_cancel_202_without_location_no_wait(fakes, run):
     result, session, warnings = run(running_list(fakes), fakes.response(200, operation()), fakes.response(202))
     assert result["status_code"] == 202
+    assert result["operation_id"] == OP
     assert "operation_location" not in result
     assert session.sent == [LIST, GET_OP, POST]
     assert not warnings
 
 
 def test_cancel_202_submission_gone_from_list_ends_the_wait(fakes, run, fast_wait):  # pylint: disable=unused-argument
+    final = operation(status="canceled", crs="cancelRequested")
     result, session, _warnings = run(
-        running_list(fakes), fakes.response(200, operation()), fakes.response(202), fakes.response(200, [submission(OTHER, state="completed")]), wait=True
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202),
+        fakes.response(200, [submission(OTHER, state="completed")]),
+        fakes.response(200, [final]),
+        wait=True,
     )
     assert result["changed"] is True
-    assert session.sent == [LIST, GET_OP, POST, LIST]
+    assert session.sent == [LIST, GET_OP, POST, LIST, GET_OP]
+    assert result["operation"] == final
+    assert "is cancelled" in result["msg"]
+    assert "None" not in result["msg"]
 
 
-def test_cancel_202_submission_gone_from_list_is_not_reported_as_status_none(fakes, run, fast_wait):  # pylint: disable=unused-argument
-    # BUG (plugins/module_utils/_operations.py _cancel, `status = outcome.value.get("submissionState") if outcome.value else None`
-    # then `_ending(operation_id, None)`): when the cancelled submission is no longer listed, the result says
-    # "ended with status None instead of being cancelled" and warns, although no terminal state was seen at all
-    # (and `operation` still shows the pre-cancel 'running' state). Expected: a message that says the submission is
-    # no longer listed / no longer running, without a made-up status.
-    result, _session, warnings = run(
-        running_list(fakes), fakes.response(200, operation()), fakes.response(202), fakes.response(200, [submission(OTHER, state="completed")]), wait=True
+def test_cancel_202_final_read_decides_how_it_ended(fakes, run, fast_wait):  # pylint: disable=unused-argument
+    # the list says canceled, the operation itself says failed: the operation wins
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202),
+        fakes.response(200, [submission(state="canceled")]),
+        fakes.response(200, operation(status="failed", crs="cancelRequested")),
+        wait=True,
     )
-    assert "status None" not in result["msg"]
-    assert not [warning for warning in warnings if "status None" in warning]
+    assert session.sent == [LIST, GET_OP, POST, LIST, GET_OP]
+    assert result["operation"]["status"] == "failed"
+    assert "'failed' instead of being cancelled" in result["msg"]
+    assert any("'failed'" in warning for warning in warnings)
+
+
+def test_cancel_202_final_read_failure_falls_back_to_the_list_entry(fakes, run, fast_wait):  # pylint: disable=unused-argument
+    entry = submission(state="canceled")
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202),
+        fakes.response(200, [entry]),
+        fakes.api_error(404, "NotFound", "No such operation."),
+        wait=True,
+    )
+    assert result["changed"] is True
+    assert result["status_code"] == 202
+    assert session.sent == [LIST, GET_OP, POST, LIST, GET_OP]
+    assert result["operation"] == entry
+    assert "is cancelled" in result["msg"]
+    assert any("Could not read the final state" in warning and OP in warning and "HTTP 404" in warning for warning in warnings)
+
+
+def test_cancel_202_gone_from_list_and_unreadable_is_not_reported_as_status_none(fakes, run, fast_wait):  # pylint: disable=unused-argument
+    # Regression: once "ended with status None instead of being cancelled" (and a warning saying so).
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202),
+        fakes.response(200, [submission(OTHER, state="completed")]),
+        fakes.response(200, text="<html>oops</html>"),
+        wait=True,
+    )
+    assert session.sent == [LIST, GET_OP, POST, LIST, GET_OP]
+    assert result["changed"] is True
+    assert "final status is unknown" in result["msg"]
+    assert "None" not in result["msg"]
+    assert not [warning for warning in warnings if "None" in warning]
+    assert any("Could not read the final state" in warning for warning in warnings)
 
 
 @pytest.mark.parametrize(
@@ -355,21 +419,29 @@ def test_cancel_202_submission_gone_from_list_is_not_reported_as_status_none(fak
         {"Location": f"https://evil.example{BASE}/operations/{OP}"},
         {"Operation-Location": f"https://cloudpartner.azure.com:8443{BASE}/operations/{OP}"},
         {"Location": f"http://cloudpartner.azure.com{BASE}/operations/{OP}"},
+        # urlsplit sees cloudpartner.azure.com, requests would connect to evil.example
+        {"Location": f"https://evil.example\\@cloudpartner.azure.com{BASE}/operations/{OP}"},
+        {"Location": f"https://cloudpartner.azure.com:abc{BASE}/operations/{OP}"},
     ],
+    ids=["other-host", "other-port", "http", "backslash", "bad-port"],
 )
-def test_cancel_202_foreign_location_is_not_polled(fakes, run, fast_wait, headers):  # pylint: disable=unused-argument
+def test_cancel_202_unsafe_location_is_not_polled(fakes, run, fast_wait, headers):  # pylint: disable=unused-argument
+    final = operation(status="canceled", crs="cancelRequested")
     result, session, warnings = run(
         running_list(fakes),
         fakes.response(200, operation()),
         fakes.response(202, headers=headers),
         fakes.response(200, [submission(state="canceled")]),
+        fakes.response(200, final),
         wait=True,
     )
     assert result["changed"] is True
     assert result["status_code"] == 202
+    assert result["operation_id"] == OP
     assert result["operation_location"] == next(iter(headers.values()))
-    assert any("origin" in warning for warning in warnings)
-    assert session.sent == [LIST, GET_OP, POST, LIST]
+    assert result["operation"] == final
+    assert len(warnings) == 1 and "operation location" in warnings[0]
+    assert session.sent == [LIST, GET_OP, POST, LIST, GET_OP]
     assert only_api_origin(session)
 
 
@@ -382,37 +454,15 @@ def test_cancel_202_foreign_location_without_wait(fakes, run):
     assert session.sent == [LIST, GET_OP, POST]
 
 
-def test_cancel_202_backslash_location_is_not_polled(fakes, run, fast_wait):  # pylint: disable=unused-argument
-    # BUG (see test__wait.test_operation_location_backslash_authority): this Location is polled, and requests sends
-    # the poll (with the bearer token) to evil.example.
-    _result, session, _warnings = run(
-        running_list(fakes),
-        fakes.response(200, operation()),
-        fakes.response(202, headers={"Location": f"https://evil.example\\@cloudpartner.azure.com{BASE}/operations/{OP}"}),
-        fakes.response(200, operation(status="canceled")),
-        fakes.response(200, [submission(state="canceled")]),
-        wait=True,
-    )
-    assert only_api_origin(session)
-
-
-def test_cancel_202_malformed_location_still_reports_the_cancel(fakes, run):
-    # BUG (plugins/module_utils/_operations.py _cancel -> _wait.operation_location): a Location with a bad port raises
-    # a bare ValueError after the POST was sent; the module crashes with a traceback and `changed` is lost.
-    # Expected: handled like a foreign location (warning, changed=True, status_code=202) or a CloudPartnerError whose
-    # result says changed=True and status_code=202.
-    try:
-        result, session, _warnings = run(
-            running_list(fakes), fakes.response(200, operation()), fakes.response(202, headers={"Location": f"https://cloudpartner.azure.com:abc{BASE}/x"})
-        )
-    except CloudPartnerError as error:
-        result = error.result
-    except ValueError as error:
-        pytest.fail(f"bare ValueError escaped after the cancel was sent: {error}")
-    else:
-        assert session.sent == [LIST, GET_OP, POST]
+@pytest.mark.parametrize("value", [f"https://cloudpartner.azure.com:abc{BASE}/x", f"https://cloudpartner.azure.com:99999{BASE}/x", "https://[cloudpartner/x"])
+def test_cancel_202_malformed_location_still_reports_the_cancel(fakes, run, value):
+    # Regression: a bare ValueError once escaped after the POST (traceback, `changed` lost).
+    result, session, warnings = run(running_list(fakes), fakes.response(200, operation()), fakes.response(202, headers={"Location": value}))
+    assert session.sent == [LIST, GET_OP, POST]
     assert result["changed"] is True
     assert result["status_code"] == 202
+    assert result["operation_location"] == value
+    assert len(warnings) == 1 and "operation location" in warnings[0]
 
 
 # ---------------------------------------------------------------- waiting runs out
@@ -435,6 +485,7 @@ def test_wait_timeout_reports_what_is_known(fakes, run, fast_wait):
     assert error.result["status_code"] == 202
     assert error.result["operation_location"] == f"{API}{LOCATION}"
     assert error.result["operation"] == running
+    assert error.result["operation_id"] == OP
     assert error.result["elapsed"] == 30
     assert "msg" not in error.result
     assert "30 seconds" in error.message
@@ -460,22 +511,22 @@ def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run, fast_w
     assert info.value.result["operation"]["cancellationRequestState"] == "cancelRequested"
 
 
-def test_wait_timeout_on_submissions_list(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_wait_timeout_on_submissions_list(fakes, make_client, fast_wait):  # pylint: disable=unused-argument
+    session = fakes.Session(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202),
+        fakes.response(200, [submission()]),
+        fakes.response(200, [submission()]),
+    )
     with pytest.raises(WaitTimeoutError) as info:
-        run(
-            running_list(fakes),
-            fakes.response(200, operation()),
-            fakes.response(202),
-            fakes.response(200, [submission()]),
-            fakes.response(200, [submission()]),
-            wait=True,
-            wait_timeout=10,
-            wait_sleep=10,
-        )
+        ops.cancel_offer_operation(make_client(session), request(wait=True, wait_timeout=10, wait_sleep=10), False, Warnings())
     assert info.value.result["changed"] is True
     assert info.value.result["status_code"] == 202
     assert info.value.result["operation"]["submissionState"] == "running"
     assert "running" in info.value.message
+    # no final read of the operation once the deadline has passed
+    assert session.sent == [LIST, GET_OP, POST, LIST, LIST]
 
 
 def test_wait_timeout_when_already_cancelling_is_not_changed(fakes, run, fast_wait):  # pylint: disable=unused-argument
@@ -516,6 +567,7 @@ def test_retry_after_on_submission_list_polls(fakes, run, fast_wait):
         fakes.response(202),
         fakes.response(200, [submission()], headers={"retry-after": "25"}),
         fakes.response(200, [submission(state="canceled")]),
+        fakes.response(200, operation(status="canceled")),
         wait=True,
         wait_sleep=10,
     )
@@ -529,6 +581,7 @@ def test_post_error_reports_status_code(fakes, run):
     with pytest.raises(ApiError) as info:
         run(running_list(fakes), fakes.response(200, operation()), fakes.api_error(403, "Forbidden", "Not allowed."))
     assert info.value.result.get("status_code") == 403
+    assert info.value.result["operation_id"] == OP
     assert "changed" not in info.value.result
     assert "service principal" in info.value.message
     assert "Forbidden" in info.value.message
@@ -543,6 +596,7 @@ def test_read_error_fails_before_any_post(fakes, make_client, status):
     assert f"HTTP {status}" in info.value.message
     assert "status_code" not in info.value.result
     assert "changed" not in info.value.result
+    assert "operation_id" not in info.value.result
 
 
 def test_post_is_not_retried_on_400(fakes, make_client):
@@ -630,3 +684,246 @@ def test_read_operations_one(fakes, make_client):
 def test_info_request_rejects_status(status):
     with pytest.raises(ValidationError, match="status"):
         info_request(status=status)
+
+
+# ---------------------------------------------------------------- wait_for_operations (cloudpartner_operation_wait)
+
+OP_IDS = {f"offer-{letter}": f"{letter * 8}-1111-4222-8333-444455556666" for letter in "abc"}
+A, B, C = sorted(OP_IDS)
+
+
+def op_get(offer):
+    return ("GET", f"/api/publishers/{PUB}/offers/{offer}/operations/{OP_IDS[offer]}")
+
+
+def target(offer, **extra):
+    return dict({"offer_id": offer, "operation_id": OP_IDS[offer]}, **extra)
+
+
+def wait_request(*targets, **params):
+    values = {"publisher_id": PUB, "operations": list(targets), "wait_timeout": 900, "wait_sleep": 10}
+    values.update(params)
+    return ops.WaitRequest.from_params(values)
+
+
+def op_body(offer, status="canceled"):
+    return {"id": OP_IDS[offer], "status": status, "cancellationRequestState": "cancelRequested"}
+
+
+@pytest.fixture
+def wait_for(fakes, make_client, fast_wait):  # pylint: disable=unused-argument
+    """wait_for(session, targets, check_mode=False, **params) -> (result, warnings); polls run on the fake clock."""
+
+    def runner(session, targets, check_mode=False, **params):
+        warnings = Warnings()
+        result = ops.wait_for_operations(make_client(session), wait_request(*targets, **params), check_mode, warnings)
+        return result, warnings
+
+    return runner
+
+
+def op_response(fakes, offer, status="canceled", retry_after=None):
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    return fakes.response(200, op_body(offer, status), headers=headers)
+
+
+def test_wait_request_from_params():
+    request_ = wait_request(target(A, operation_id=OP_IDS[A].upper()), target(B, location="/api/operations/x"), target(C, location=""), wait_sleep=3)
+    assert [(item.offer.path, item.operation_id, item.location) for item in request_.targets] == [
+        (f"/api/publishers/{PUB}/offers/{A}", OP_IDS[A], None),
+        (f"/api/publishers/{PUB}/offers/{B}", OP_IDS[B], "/api/operations/x"),
+        (f"/api/publishers/{PUB}/offers/{C}", OP_IDS[C], None),
+    ]
+    assert (request_.wait.enabled, request_.wait.timeout, request_.wait.sleep) == (True, 900, 3)
+
+
+@pytest.mark.parametrize(
+    "targets, params, option",
+    [
+        ([target(A), target(B, operation_id="latest")], {}, "operations[1].operation_id"),
+        ([target(A, operation_id=None)], {}, "operations[0].operation_id"),
+        ([target(A), target(B, offer_id="../other")], {}, "operations[1].offer_id"),
+        ([target(A)], {"publisher_id": "a/b"}, "publisher_id"),
+        ([target(A)], {"wait_timeout": 0}, "wait_timeout"),
+        ([target(A)], {"wait_sleep": 0}, "wait_sleep"),
+    ],
+)
+def test_wait_request_rejects(targets, params, option):
+    with pytest.raises(ValidationError) as info:
+        wait_request(*targets, **params)
+    assert option in info.value.message
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_wait_all_ended_in_one_round(fakes, wait_for, check_mode):
+    session = fakes.Session(op_response(fakes, A), fakes.response(200, [op_body(B)]), op_response(fakes, C, "Cancelled"))
+    result, warnings = wait_for(session, [target(A), target(B), target(C)], check_mode=check_mode)
+    # check mode changes nothing: the module is read-only either way
+    assert session.sent == [op_get(A), op_get(B), op_get(C)]
+    assert all(call.query == {"api-version": "2017-10-31"} and call.headers["Authorization"] == f"Bearer {fakes.TOKEN}" for call in session.calls)
+    assert result["changed"] is False
+    assert result["msg"] == "All 3 operations ended: 3 cancelled."
+    assert [(state["offer_id"], state["operation_id"], state["ended"], state["status"]) for state in result["operations"]] == [
+        (A, OP_IDS[A], True, "canceled"),
+        (B, OP_IDS[B], True, "canceled"),
+        (C, OP_IDS[C], True, "Cancelled"),
+    ]
+    assert result["operations"][1]["operation"] == op_body(B)
+    assert result["elapsed"] == 0
+    assert not warnings
+
+
+def test_wait_several_rounds_polls_only_pending_operations(fakes, wait_for, fast_wait):
+    session = fakes.Session(
+        op_response(fakes, A),
+        op_response(fakes, B, "running"),
+        op_response(fakes, C, "running"),
+        op_response(fakes, B),
+        op_response(fakes, C, "running"),
+        op_response(fakes, C),
+    )
+    result, _warnings = wait_for(session, [target(A), target(B), target(C)], wait_sleep=7)
+    # one GET per pending operation per round, ended ones are not polled again
+    assert session.sent == [op_get(A), op_get(B), op_get(C), op_get(B), op_get(C), op_get(C)]
+    assert fast_wait.sleeps == [7, 7]
+    assert result["elapsed"] == 14
+    # the order given is kept, whatever the order of the ends
+    assert [state["offer_id"] for state in result["operations"]] == [A, B, C]
+    assert all(state["ended"] and state["status"] == "canceled" for state in result["operations"])
+
+
+def test_wait_sleeps_the_largest_retry_after_of_the_round(fakes, wait_for, fast_wait):
+    session = fakes.Session(
+        op_response(fakes, A, "running", retry_after="30"),
+        fakes.api_error(503, headers={"Retry-After": "45"}),
+        op_response(fakes, C, "running", retry_after="5"),
+        op_response(fakes, A, "running", retry_after="2"),
+        op_response(fakes, B),
+        op_response(fakes, C),
+        op_response(fakes, A),
+    )
+    wait_for(session, [target(A), target(B), target(C)], wait_sleep=10)
+    # 45 from an error and 30 / 5 from answers: the largest wins; then 2 < wait_sleep
+    assert fast_wait.sleeps == [45, 10]
+    assert len(session.calls) == 7
+
+
+def test_wait_tolerates_transient_errors_per_operation(fakes, wait_for, fast_wait):
+    session = fakes.Session(
+        fakes.api_error(503, "Unavailable", "Try later."),
+        op_response(fakes, B),
+        requests.exceptions.ConnectionError("reset"),
+        fakes.response(200, text="<html>"),
+        fakes.response(200, []),
+        fakes.api_error(429),
+        op_response(fakes, A),
+    )
+    result, _warnings = wait_for(session, [target(A), target(B)])
+    # the client does not retry polls (retries=0): each failure costs one round for that operation only
+    assert session.sent == [op_get(A), op_get(B)] + [op_get(A)] * 5
+    assert fast_wait.sleeps == [10] * 5
+    first, second = result["operations"]
+    assert (first["status"], second["status"]) == ("canceled", "canceled")
+    assert "last_error" not in first  # forgotten once a poll succeeds
+
+
+def test_wait_permanent_error_ends_only_that_operation_then_fails(fakes, make_client, fast_wait):
+    session = fakes.Session(
+        fakes.api_error(404, "NotFound", "No such operation."),
+        op_response(fakes, B, "running"),
+        op_response(fakes, C),
+        op_response(fakes, B),
+    )
+    with pytest.raises(CloudPartnerError) as info:
+        ops.wait_for_operations(make_client(session), wait_request(target(A), target(B), target(C)), False, Warnings())
+    # the other operations are still waited for; the failed one is not polled again
+    assert session.sent == [op_get(A), op_get(B), op_get(C), op_get(B)]
+    error = info.value
+    assert not isinstance(error, WaitTimeoutError)
+    assert error.message.startswith(f"Could not read 1 of 3 operations ({A}): ")
+    assert "HTTP 404" in error.message and "NotFound" in error.message
+    assert error.result["changed"] is False
+    assert error.result["elapsed"] == fast_wait.elapsed == 10
+    failed, waited, done_ = error.result["operations"]
+    assert failed["failed"] is True and failed["ended"] is True and "HTTP 404" in failed["msg"]
+    assert "status" not in failed
+    assert (waited["status"], done_["status"]) == ("canceled", "canceled")
+    assert "failed" not in waited and "failed" not in done_
+
+
+def test_wait_timeout_reports_partial_states(fakes, make_client, fast_wait):
+    session = fakes.Session(
+        op_response(fakes, A),
+        op_response(fakes, B, "running"),
+        fakes.api_error(503),
+        op_response(fakes, B, "cancelRequested"),
+        fakes.api_error(503),
+        op_response(fakes, B, "cancelRequested"),
+        fakes.api_error(503, "Unavailable", "Still down."),
+    )
+    with pytest.raises(WaitTimeoutError) as info:
+        ops.wait_for_operations(make_client(session), wait_request(target(A), target(B), target(C), wait_timeout=20, wait_sleep=10), False, Warnings())
+    error = info.value
+    assert session.sent == [op_get(A), op_get(B), op_get(C)] + [op_get(B), op_get(C)] * 2
+    assert fast_wait.elapsed == 20
+    assert error.message == f"Timed out after 20 seconds waiting for 2 operations to end; last status: {B} (cancelRequested), {C} (unknown)."
+    assert error.result["changed"] is False
+    assert error.result["elapsed"] == 20
+    first, second, third = error.result["operations"]
+    assert (first["ended"], first["status"]) == (True, "canceled")
+    assert (second["ended"], second["status"]) == (False, "cancelRequested")
+    assert third["ended"] is False and "status" not in third and "Still down." in third["last_error"]
+
+
+def test_wait_polls_the_given_locations(fakes, wait_for):
+    relative = "/api/operations/contoso$offer-a$2$preview"
+    absolute = "https://CloudPartner.Azure.com/api/operations/contoso$offer-b$7$preview?api-version=2016-08-01-preview"
+    session = fakes.Session(op_response(fakes, A), op_response(fakes, B), op_response(fakes, C))
+    wait_for(session, [target(A, location=relative), target(B, location=absolute), target(C)])
+    assert [call.url for call in session.calls] == [
+        f"{API}{relative}?api-version=2017-10-31",
+        absolute,
+        f"{API}/api/publishers/{PUB}/offers/{C}/operations/{OP_IDS[C]}?api-version=2017-10-31",
+    ]
+    assert only_api_origin(session)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        f"https://evil.example{BASE}/operations/{OP}",
+        f"https://evil.example\\@cloudpartner.azure.com{BASE}/operations/{OP}",
+        f"http://cloudpartner.azure.com{BASE}/operations/{OP}",
+        f"https://cloudpartner.azure.com:abc{BASE}/operations/{OP}",
+    ],
+    ids=["other-host", "backslash", "http", "bad-port"],
+)
+def test_wait_refuses_a_foreign_location_before_any_request(fakes, make_client, location):
+    session = fakes.Session(op_response(fakes, A), op_response(fakes, B))
+    with pytest.raises(ValidationError, match=r"operations\[1\]\.location is refused"):
+        ops.wait_for_operations(make_client(session), wait_request(target(A), target(B, location=location)), False, Warnings())
+    assert not session.calls
+
+
+def test_wait_whitespace_only_location_counts_as_not_given(fakes, wait_for):
+    session = fakes.Session(op_response(fakes, A))
+    result, _warnings = wait_for(session, [target(A, location="   ")])
+    assert session.sent == [op_get(A)]
+    assert result["operations"][0]["status"] == "canceled"
+
+
+def test_wait_for_no_operation_sends_nothing(fakes, wait_for):
+    session = fakes.Session()
+    result, warnings = wait_for(session, [])
+    assert result == {"changed": False, "msg": "No operation to wait for.", "operations": [], "elapsed": 0.0}
+    assert not session.calls and not warnings
+
+
+def test_wait_end_other_than_cancelled_warns(fakes, wait_for):
+    session = fakes.Session(op_response(fakes, A, "completed"), op_response(fakes, B, "Failed"), op_response(fakes, C))
+    result, warnings = wait_for(session, [target(A), target(B), target(C)])
+    assert result["changed"] is False
+    assert result["msg"] == "All 3 operations ended: 1 cancelled, 1 failed, 1 succeeded."
+    assert len(warnings) == 2
+    assert OP_IDS[A] in warnings[0] and A in warnings[0] and "'completed'" in warnings[0]
+    assert OP_IDS[B] in warnings[1] and "'Failed'" in warnings[1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _options as opts
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ValidationError
@@ -163,6 +164,24 @@ def test_empty_env_var_does_not_hide_the_next_one(monkeypatch, option):
     monkeypatch.setenv(first, "")
     monkeypatch.setenv(others[-1], "from-later-var")
     assert validated({})[option] == "from-later-var"
+
+
+def test_empty_cloudpartner_tenant_does_not_hide_awx_tenant(monkeypatch):
+    # what an AWX custom credential with a blank field injects next to the Azure credential
+    monkeypatch.setenv("CLOUDPARTNER_TENANT_ID", "")
+    monkeypatch.setenv("AZURE_TENANT", TENANT)
+    monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("AZURE_SECRET", SECRET)
+    assert connection({}).tenant_id == TENANT
+
+
+def test_env_fallback_skips_empty_variables(monkeypatch):
+    monkeypatch.setenv("CP_UNIT_A", "")
+    monkeypatch.setenv("CP_UNIT_B", "b")
+    monkeypatch.setenv("CP_UNIT_C", "c")
+    assert opts.env_fallback("CP_UNIT_MISSING", "CP_UNIT_A", "CP_UNIT_B", "CP_UNIT_C") == "b"
+    with pytest.raises(AnsibleFallbackNotFound):
+        opts.env_fallback("CP_UNIT_MISSING", "CP_UNIT_A")
 
 
 def test_all_env_vars_empty_means_unset(monkeypatch):

@@ -122,6 +122,9 @@ CORRUPT = [
     json.dumps({"version": 1, "tokens": {"K": "not a dict"}}),
     json.dumps({"version": 1, "tokens": {"K": {"access_token": 5, "expires_on": 2e9}}}),
     json.dumps({"version": 1, "tokens": {"K": {"access_token": "t", "expires_on": "later"}}}),
+    json.dumps({"version": 1, "tokens": {"K": {"access_token": "t", "expires_on": True}}}),
+    json.dumps({"version": 1, "tokens": {"K": {"access_token": "t"}}}),
+    json.dumps({"version": 1, "tokens": {"K": {"access_token": "", "expires_on": 2e9}}}),
 ]
 
 
@@ -143,11 +146,9 @@ def test_corrupt_files_mean_no_token(path, clock):
 
 
 def test_put_over_a_corrupt_entry_does_not_fail(path, clock):
-    # BUG (plugins/module_utils/_token_cache.py, TokenCache.put, `entry.get("expires_on", 0) > now`): an entry whose
-    # expires_on is not a number raises TypeError, so a damaged cache file makes every token request crash
-    # although the module says "any problem with the cache only means a token is requested as usual".
+    # a damaged entry once made put() raise TypeError, so every token request crashed; it is pruned instead
     crashes = []
-    for expires_on in ('"later"', "null", "[1]"):
+    for expires_on in ('"later"', "null", "[1]", "true", "{}"):
         write_private(path, f'{{"version": 1, "tokens": {{"other": {{"access_token": "x", "expires_on": {expires_on}}}}}}}')
         cache = tc.TokenCache(path, clock)
         try:
@@ -156,7 +157,29 @@ def test_put_over_a_corrupt_entry_does_not_fail(path, clock):
             crashes.append((expires_on, str(error)))
         else:
             assert cache.get(key()) == "tok"
+            assert list(json.load(open(path, encoding="utf-8"))["tokens"]) == [key()]  # pylint: disable=consider-using-with
     assert not crashes
+
+
+def test_existing_directory_is_tightened_to_private(path, clock):
+    os.makedirs(os.path.dirname(path), mode=0o755)
+    os.chmod(os.path.dirname(path), 0o755)  # whatever the umask
+    cache = tc.TokenCache(path, clock)
+    cache.put(key(), "tok", 3600)
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    assert cache.get(key()) == "tok"
+
+
+def test_directory_of_another_user_is_left_alone(path, clock, monkeypatch):
+    os.makedirs(os.path.dirname(path), mode=0o755)
+    os.chmod(os.path.dirname(path), 0o755)
+    real_uid = os.getuid()
+    monkeypatch.setattr(tc.os, "getuid", lambda: real_uid + 1)  # the directory now belongs to "someone else"
+    cache = tc.TokenCache(path, clock)
+    with cache.locked():
+        cache.put(key(), "tok", 3600)
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o755
+    assert os.listdir(os.path.dirname(path)) == []
 
 
 def test_unwritable_location_is_silent(tmp_path, clock):

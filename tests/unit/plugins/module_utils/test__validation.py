@@ -291,10 +291,19 @@ def test_base_url_https_only():
 
 
 def test_base_url_rejects_hosts_that_are_not_host_names():
-    # BUG (plugins/module_utils/_validation.py, base_url): the host is never checked, so a space or a backslash
-    # passes. requests then sees another host than the one validated ('evil.example' for the backslash case).
-    values = ["https://exa mple.com", "https://evil.example\\.cloudpartner.azure.com", "https://cloudpartner.azure.com\\"]
-    assert not rejection_problems(check.base_url, "api_url", values)
+    # requests would see another host than the one validated ('evil.example' for the backslash cases)
+    values = [
+        "https://exa mple.com",
+        "https://evil.example\\.cloudpartner.azure.com",
+        "https://cloudpartner.azure.com\\",
+        "https://exa_mple.com",
+        "https://-cloudpartner.azure.com",
+        "https://cloudpartner..azure.com",
+        "https://cloudpartner.azure.com%2eevil.example",
+        "https://b\u00fccher.example",
+        "https://" + "a" * 64 + ".example",
+    ]
+    assert not rejection_problems(check.base_url, "api_url", values, must_contain=("valid host",))
 
 
 # ---------------------------------------------------------------- numbers and files

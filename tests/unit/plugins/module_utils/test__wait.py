@@ -114,6 +114,9 @@ LOCATIONS = [
     ({"operation-location": f"{API}{OP_PATH}"}, f"{API}{OP_PATH}?api-version={V}"),
     ({"Location": OP_PATH, "Operation-Location": f"{API}/api/other"}, f"{API}{OP_PATH}?api-version={V}"),
     ({"Location": "", "Operation-Location": f"{API}{OP_PATH}"}, f"{API}{OP_PATH}?api-version={V}"),
+    # a whitespace-only Location counts as absent too
+    ({"Location": " \t ", "Operation-Location": f" {API}{OP_PATH} "}, f"{API}{OP_PATH}?api-version={V}"),
+    ({"Location": "  ", "Operation-Location": "  "}, None),
     ({"Location": f"{OP_PATH}?API-Version=2016-08-01-preview"}, f"{API}{OP_PATH}?API-Version=2016-08-01-preview"),
     ({"Location": f"{OP_PATH}?Api-Version="}, f"{API}{OP_PATH}?Api-Version="),
     ({"Location": f"{OP_PATH}?x=1"}, f"{API}{OP_PATH}?x=1&api-version={V}"),
@@ -190,25 +193,20 @@ def test_operation_location_refuses_other_origin_even_if_operation_location_is_s
 
 
 def test_operation_location_backslash_authority():
-    # BUG (plugins/module_utils/_wait.py operation_location -> _http.same_origin): for urlsplit the host of this URL is
-    # cloudpartner.azure.com, for requests/urllib3 it is evil.example. It is accepted and then polled with the token.
+    # for urlsplit the host of this URL is cloudpartner.azure.com, for requests/urllib3 it is evil.example
     with pytest.raises(UnsafeLocationError):
         location({"Location": f"https://evil.example\\@cloudpartner.azure.com{OP_PATH}"})
 
 
-def test_operation_location_malformed_is_a_collection_error():
-    # BUG (plugins/module_utils/_wait.py operation_location): urlsplit/urljoin/.port raise a bare ValueError for these,
-    # which escapes cancel_offer_operation after the cancel POST was sent (the module crashes, `changed` is lost).
-    # Expected: a CloudPartnerError (UnsafeLocationError or ResponseFormatError).
-    bare = []
-    for value in [f"https://cloudpartner.azure.com:abc{OP_PATH}", f"https://cloudpartner.azure.com:99999{OP_PATH}", "https://[cloudpartner/x"]:
+def test_operation_location_malformed_is_unsafe():
+    # urlsplit/urljoin/.port raise a bare ValueError for these; it once escaped after the cancel POST was sent
+    accepted = []
+    for value in [f"https://cloudpartner.azure.com:abc{OP_PATH}", f"https://cloudpartner.azure.com:99999{OP_PATH}", "https://[cloudpartner/x", "http://[::1"]:
         try:
-            location({"Location": value})
-        except CloudPartnerError:
-            pass
-        except ValueError as error:
-            bare.append((value, f"{type(error).__name__}: {error}"))
-    assert not bare, "operation_location raised bare errors"
+            accepted.append((value, location({"Location": value})))
+        except UnsafeLocationError as error:
+            assert value[:40] in error.message or "origin" in error.message
+    assert not accepted
 
 
 # ---------------------------------------------------------------- poll_until
@@ -277,6 +275,31 @@ def test_poll_tolerates_transient_errors(fake_clock):
     assert fetch.calls == 6
 
 
+TRANSIENT = [
+    (TransportError("reset"), True),
+    (TransportError("tls", retryable=False), False),
+    (ApiError("GET", "/x", 429), True),
+    (ApiError("GET", "/x", 500), True),
+    (ApiError("GET", "/x", 502), True),
+    (ApiError("GET", "/x", 503), True),
+    (ApiError("GET", "/x", 504), True),
+    (ApiError("GET", "/x", 400), False),
+    (ApiError("GET", "/x", 401), False),
+    (ApiError("GET", "/x", 403), False),
+    (ApiError("GET", "/x", 404), False),
+    (ApiError("GET", "/x", 501), False),
+    (ResponseFormatError("not json"), True),
+    (UnsafeLocationError("elsewhere"), False),
+    (ValidationError("bad"), False),
+    (CloudPartnerError("other"), False),
+    (KeyError("boom"), False),
+]
+
+
+def test_is_transient():
+    assert [(error, transient) for error, transient in TRANSIENT if w.is_transient(error) is not transient] == []
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -308,6 +331,7 @@ def test_poll_larger_retry_after_wins(fake_clock, retry_after, expected):
 
 @pytest.mark.parametrize("retry_after, expected", [(30.0, [30.0]), (2.0, [10.0]), (None, [10.0])])
 def test_poll_retry_after_sent_with_an_answer(fake_clock, retry_after, expected):
+    assert w.Polled("x").retry_after is None
     fetch = Script(fake_clock, w.Polled("running", retry_after), w.Polled("done", 99.0))
     outcome = poll(fake_clock, fetch, interval=10)
     assert outcome.value == "done"

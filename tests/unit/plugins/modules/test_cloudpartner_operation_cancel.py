@@ -50,6 +50,7 @@ def test_nothing_running(fakes, run_module):
     assert run.result["changed"] is False
     assert "nothing to cancel" in run.result["msg"]
     assert "status_code" not in run.result
+    assert "operation_id" not in run.result
     assert run.session.sent == [("GET", f"{BASE}/submissions/")]
     assert run.result["invocation"]["module_args"]["access_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     assert_no_secrets(run)
@@ -62,6 +63,8 @@ def test_cancel_202(fakes, run_module):
     assert run.result["status_code"] == 202
     assert run.result["operation_location"] == f"https://cloudpartner.azure.com{LOCATION}"
     assert run.result["operation"]["id"] == OP
+    # what cloudpartner_operation_wait needs to wait for it later
+    assert run.result["operation_id"] == OP
     assert "accepted" in run.result["msg"]
     assert run.session.methods == ["GET", "GET", "POST"]
     assert all(call.headers["Authorization"] == f"Bearer {TOKEN}" for call in run.session.calls)
@@ -88,12 +91,14 @@ def test_check_mode(fakes, run_module):
     assert run.result["changed"] is True
     assert "POST" not in run.session.methods
     assert "status_code" not in run.result
+    assert run.result["operation_id"] == OP
 
 
 def test_operation_id_mismatch(fakes, run_module):
     run = run_module(module.main, args(operation_id=OTHER), running(fakes))
     assert run.result["changed"] is False
     assert run.result["operation"]["id"] == OP
+    assert run.result["operation_id"] == OP
     assert len(run.session.calls) == 1
 
 
@@ -128,6 +133,7 @@ def test_wait_timeout_fails_changed(fakes, run_module):
     assert run.result["failed"] is True
     assert run.result["changed"] is True
     assert run.result["status_code"] == 202
+    assert run.result["operation_id"] == OP
     assert run.result["operation_location"].endswith(LOCATION)
     assert run.result["operation"]["cancellationRequestState"] == "cancelRequested"
     assert "Timed out after 20 seconds" in run.result["msg"]
@@ -248,7 +254,7 @@ def test_expired_given_token(fakes, run_module):
     run = run_module(module.main, args(), fakes.response(401, {"error": {"code": "Unauthorized", "message": "Token expired."}}))
     assert run.rc == 1
     assert "HTTP 401" in run.result["msg"]
-    assert "access_token" in run.result["msg"]
+    assert "given access_token was rejected" in run.result["msg"]
     assert len(run.session.calls) == 1
 
 
