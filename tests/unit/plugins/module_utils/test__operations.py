@@ -14,7 +14,6 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._er
     ApiError,
     CloudPartnerError,
     ResponseFormatError,
-    UnsafeLocationError,
     ValidationError,
     WaitTimeoutError,
 )
