@@ -6,8 +6,9 @@
 #               credential does (AZURE_TENANT, AZURE_CLIENT_ID, AZURE_SECRET), plus CLOUDPARTNER_API_URL and
 #               CLOUDPARTNER_AUTHORITY_HOST; ca_path as an extra var.
 #   job "vars": the same credentials as role variables from a vars file of the project.
-# Each job must end successful with rc 0 and the per-offer results in its job events, and neither the client
-# secret nor any token the emulator issued may appear anywhere in the artifacts directory or runner output.
+# Each job must end successful with rc 0 and the per-offer results in its job events, run one module per offer
+# (phase 1) plus ONE wait task for all of them (phase 2), and neither the client secret nor any token the emulator
+# issued may appear anywhere in the artifacts directory or runner output.
 #
 # No xtrace: the secret is handled by runner_helper.py only, never by this script.
 set -eu

@@ -13,8 +13,9 @@ usage: runner_helper.py --config FILE COMMAND [...]
   pdd DIR --job env|vars --collections PATH --python PY --cache DIR --offers PREFIX [--verbosity N]
                                         write an AWX-style private data dir
   check DIR --ident ID --job env|vars --offers PREFIX [--log FILE ...]
-                                        status/rc, per-offer results in the job events, offer states,
-                                        and no secret / issued token anywhere in DIR/artifacts (and FILEs)
+                                        status/rc, per-offer results in the job events, one module run per
+                                        offer plus ONE phase 2 run, offer states, and no secret / issued
+                                        token anywhere in DIR/artifacts (and FILEs)
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ SCENARIOS = {
     "idle": {"state": "idle"},
 }
 EXPECTED = {
-    "200": {"changed": True, "failed": False, "status_code": 200, "final": "canceled"},
-    "202": {"changed": True, "failed": False, "status_code": 202, "final": "canceled"},
-    "idle": {"changed": False, "failed": False, "status_code": None, "final": None},
+    "200": {"changed": True, "failed": False, "status_code": 200, "waited": True, "final": "canceled"},
+    "202": {"changed": True, "failed": False, "status_code": 202, "waited": True, "final": "canceled"},
+    "idle": {"changed": False, "failed": False, "status_code": None, "waited": False, "final": None},
 }
+# The role's module tasks, by a word of their names.
+PHASE1 = "phase 1"
+PHASE2 = "phase 2"
+WAIT_ACTION = "azure_marketplace.cloudpartner.cloudpartner_operation_wait"
 # The env variables an AWX "Microsoft Azure Resource Manager" credential injects (plus the API and authority URLs,
 # which a custom credential type would inject for a test server or another cloud).
 SECRET_ENV = "AZURE_SECRET"
@@ -234,7 +239,8 @@ def cmd_check(emulator: dict, control: Control, args: argparse.Namespace) -> Non
             entry.get("changed") is not want["changed"]
             or entry.get("failed") is not want["failed"]
             or entry.get("status_code") != want["status_code"]
-            or (want["final"] and str(got_status).lower() != want["final"])
+            or entry.get("waited") is not want["waited"]
+            or (want["final"] and (str(got_status).lower() != want["final"] or str(entry.get("status")).lower() != want["final"]))
         ):
             fail(f"result of offer {entry.get('offer_id')}: {json.dumps(entry)[:2000]}")
     # the role's own tasks show up as events too (the set_fact of the results, per-offer loop items labelled by id)
@@ -247,6 +253,39 @@ def cmd_check(emulator: dict, control: Control, args: argparse.Namespace) -> Non
     if labels != set(offers.values()):
         fail(f"the phase 1 loop items are not labelled with the offer ids: {sorted(map(str, labels))}")
 
+    # exactly one module run for phase 2, for the offers cancelled in phase 1, and no other module run of the role
+    # (N + 1 module runs in all: one per offer in phase 1, one for all the waits)
+    def task_of(event: dict) -> str:
+        return event.get("event_data", {}).get("task") or ""
+
+    def action_of(event: dict) -> str:
+        data = event.get("event_data", {})
+        return data.get("resolved_action") or data.get("task_action") or ""
+
+    phase2_starts = [event for event in events if event.get("event") == "playbook_on_task_start" and PHASE2 in task_of(event)]
+    phase2_results = [event for event in events if event.get("event") in ("runner_on_ok", "runner_on_failed") and PHASE2 in task_of(event)]
+    phase2_items = [event for event in events if event.get("event", "").startswith("runner_item_on_") and PHASE2 in task_of(event)]
+    if len(phase2_starts) != 1 or len(phase2_results) != 1 or phase2_items:
+        fail(
+            f"expected one run of the phase 2 task: {len(phase2_starts)} task starts, {len(phase2_results)} results, "
+            f"{len(phase2_items)} loop items"
+        )
+    if not action_of(phase2_results[0]).endswith("cloudpartner_operation_wait"):
+        fail(f"the phase 2 task ran {action_of(phase2_results[0])!r}, not {WAIT_ACTION}")
+    waited = [item.get("offer_id") for item in (phase2_results[0]["event_data"].get("res") or {}).get("operations") or []]
+    if waited != [offers["200"], offers["202"]]:
+        fail(f"phase 2 waited for {waited}, expected the two cancelled offers")
+    module_runs = [
+        event
+        for event in events
+        if event.get("event") in ("runner_item_on_ok", "runner_item_on_failed", "runner_on_ok", "runner_on_failed")
+        and ".cloudpartner_operation_" in action_of(event)
+        and "results" not in (event.get("event_data", {}).get("res") or {})
+    ]
+    if len(module_runs) != len(offers) + 1:
+        fail(f"expected {len(offers) + 1} module runs of the role (phase 1 per offer, then one wait), found {len(module_runs)}: "
+             f"{[(task_of(event), action_of(event)) for event in module_runs]}")
+
     # 4. what the emulator says
     for kind, offer_id in offers.items():
         final = EXPECTED[kind]["final"]
@@ -257,6 +296,7 @@ def cmd_check(emulator: dict, control: Control, args: argparse.Namespace) -> Non
     verbose = any("ESTABLISH LOCAL CONNECTION" in (event.get("stdout") or "") for event in events)
     print(
         f"job {args.ident}: {status}, rc {rc}; {len(results)} per-offer results in the job events; "
+        f"{len(module_runs)} module runs (one phase 2 run); "
         f"no secret and none of {len(issued)} issued tokens in {checked} files"
         f"{' (verbose output)' if verbose else ''}"
     )
