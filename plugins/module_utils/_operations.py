@@ -150,10 +150,9 @@ class _Canceller:
             location = waiting.operation_location(response.headers, self.client.options.api_url, self.client.options.api_version)
             unsafe = None
         except UnsafeLocationError as error:
+            # Not returned as operation_location: nothing should poll it with the token.
             location, unsafe = None, error
             self.warn(error.message)
-            raw = response.headers.get("Location") or response.headers.get("Operation-Location")
-            result["operation_location"] = raw
         if location:
             result["operation_location"] = location
         if result.get("operation_location"):
@@ -308,7 +307,8 @@ class WaitRequest:
             where = f"operations[{index}]"
             offer = OfferRef(publisher_id=publisher_id, offer_id=check.path_segment(f"{where}.offer_id", item.get("offer_id")))
             location = (item.get("location") or "").strip() or None
-            targets.append(WaitTarget(offer, check.guid(f"{where}.operation_id", item.get("operation_id")), location))
+            # The id comes from the service (cancel's operation_id): the same path-segment rule as there.
+            targets.append(WaitTarget(offer, check.path_segment(f"{where}.operation_id", item.get("operation_id")), location))
         return cls(targets=targets, wait=WaitOptions.from_params(dict(params, wait=True)))
 
 

@@ -41,7 +41,7 @@ options:
         required: true
       operation_id:
         description:
-          - GUID of the operation, for example RV(azure_marketplace.cloudpartner.cloudpartner_operation_cancel#module:operation_id).
+          - ID of the operation (a GUID), for example RV(azure_marketplace.cloudpartner.cloudpartner_operation_cancel#module:operation_id).
         type: str
         required: true
       location:

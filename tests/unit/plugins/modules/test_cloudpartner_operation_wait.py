@@ -81,7 +81,7 @@ def test_location_is_polled(fakes, run_module):
 
 BAD_INPUT = [
     ({"publisher_id": "a/b"}, "publisher_id"),
-    ({"operations": [target(A), {"offer_id": B, "operation_id": "latest"}]}, "operations[1].operation_id"),
+    ({"operations": [target(A), {"offer_id": B, "operation_id": "a/b"}]}, "operations[1].operation_id"),
     ({"operations": [{"offer_id": "vm offer", "operation_id": OPS[A]}]}, "operations[0].offer_id"),
     ({"operations": [{"offer_id": A}]}, "operation_id"),
     ({"operations": [target(A, extra=1)]}, "extra"),
