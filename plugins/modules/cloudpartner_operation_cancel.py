@@ -142,7 +142,7 @@ operation_id:
 operation_location:
   description:
     - Absolute URL of the cancellation operation the service returned with HTTP 202.
-    - A location on another origin than O(api_url) is not returned (a warning says so): it must not receive the token.
+    - A location on another origin than O(api_url) is not returned (a warning says so), because it must not receive the token.
   returned: when the service answered 202 with a usable location
   type: str
   sample: https://cloudpartner.azure.com/api/publishers/contoso/offers/contoso-vm-offer/operations/5a63deb5-925b-4ee0-938b-7c86fbf287c5?api-version=2017-10-31
