@@ -14,11 +14,13 @@ token never pay for the import. Every token obtained is handed to ``register_sec
 from __future__ import annotations
 
 import re
+import time
 import traceback
 import typing as t
 from urllib.parse import urlsplit
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import backoff_delay
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import ConnectionOptions
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
 
@@ -92,11 +94,21 @@ class ClientCredentialsToken:
 
     can_refresh = True
 
-    def __init__(self, options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret, cache: t.Optional[TokenCache] = None) -> None:
+    def __init__(
+        self,
+        options: ConnectionOptions,
+        session: t.Any,
+        register_secret: RegisterSecret,
+        cache: t.Optional[TokenCache] = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> None:
         self._options = options
         self._session = session
         self._register_secret = register_secret
         self._cache = cache
+        self._sleep = sleep
+        # MSAL replays a 429/5xx answer from this cache for a while; it is emptied before each retry.
+        self._http_cache: dict = {}
         self._app: t.Any = None
         self._access_token: t.Optional[str] = None
         self.token_requests = 0
@@ -145,6 +157,7 @@ class ClientCredentialsToken:
                     client_credential=self._options.client_secret,
                     authority=self.authority,
                     http_client=self._session,
+                    http_cache=self._http_cache,
                     **kwargs,
                 )
             except ValueError as exc:
@@ -157,21 +170,44 @@ class ClientCredentialsToken:
         return self._app
 
     def _acquire(self) -> str:
+        """One token from Entra ID, retrying transient failures like any API request (``retries``)."""
         app = self._application()
-        self.token_requests += 1
-        try:
-            result = app.acquire_token_for_client(scopes=[SCOPE])
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise AuthenticationError(
-                f"The token request to {self.authority} failed: {type(exc).__name__}. Check authority_host, ca_path and proxies."
-            ) from None
-        token = result.get("access_token") if isinstance(result, dict) else None
-        if token:
-            self._register_secret(token)
-            if self._cache is not None:
-                self._cache.put(self._cache_key, token, result.get("expires_in"))
-            return token
-        raise AuthenticationError(self._describe_failure(result if isinstance(result, dict) else {}))
+        attempt = 0
+        while True:
+            self.token_requests += 1
+            failure: t.Optional[str] = None
+            result: t.Any = None
+            try:
+                result = app.acquire_token_for_client(scopes=[SCOPE])
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # Connection and TLS errors, and MSAL's MsalServiceError for unreadable 5xx answers.
+                detail = self._safe(str(exc)).splitlines()[0][:200] if str(exc).strip() else "no details"
+                failure = f"{type(exc).__name__}: {detail}"
+            token = result.get("access_token") if isinstance(result, dict) else None
+            if token:
+                self._register_secret(token)
+                if self._cache is not None:
+                    self._cache.put(self._cache_key, token, result.get("expires_in"))
+                return token
+            if attempt >= self._options.retries or not self._transient(result, failure):
+                break
+            self._http_cache.clear()
+            self._sleep(backoff_delay(attempt))
+            attempt += 1
+        retried = f" Gave up after {attempt} retries." if attempt else ""
+        if failure is not None:
+            raise AuthenticationError(f"The token request to {self.authority} failed: {failure}.{retried} Check authority_host, ca_path and proxies.")
+        raise AuthenticationError(self._describe_failure(result if isinstance(result, dict) else {}) + retried)
+
+    @staticmethod
+    def _transient(result: t.Any, failure: t.Optional[str]) -> bool:
+        if failure is not None:
+            return True
+        if not isinstance(result, dict):
+            return False
+        codes = {str(code) for code in result.get("error_codes") or []}
+        # AADSTS90033: "A transient error has occurred"; the OAuth errors below say "try again".
+        return result.get("error") in ("temporarily_unavailable", "server_error") or "90033" in codes
 
     def _describe_failure(self, result: t.Mapping[str, t.Any]) -> str:
         error = result.get("error") or "unknown_error"

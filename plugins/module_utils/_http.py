@@ -88,7 +88,7 @@ class ApiResponse:
             return None
         try:
             return json.loads(self.text)
-        except ValueError:
+        except (ValueError, RecursionError):
             content_type = self.headers.get("Content-Type", "no content type")
             raise ResponseFormatError(
                 f"The service answered {urlsplit(self.url).path} with HTTP {self.status} and a body that is not valid JSON "
@@ -109,12 +109,21 @@ def parse_retry_after(value: t.Optional[str], now: t.Optional[float] = None) -> 
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None or when.tzinfo is None:
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    try:
+        return max(0.0, when.timestamp() - current)
+    except (OverflowError, ValueError):
+        return None
+
+
+def backoff_delay(attempt: int, jitter: t.Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter: between half and all of base * 2**attempt, capped."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
+    return ceiling * (0.5 + jitter() / 2)
 
 
 def api_error_from(method: str, url: str, response: ApiResponse, note: t.Optional[str] = None) -> ApiError:
@@ -122,7 +131,7 @@ def api_error_from(method: str, url: str, response: ApiResponse, note: t.Optiona
     code = message = None
     try:
         body = json.loads(response.text) if response.text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         error = body.get("error")
@@ -163,6 +172,9 @@ def same_origin(url: str, base: str) -> bool:
     if any(char in _UNSAFE_URL_CHARACTERS or ord(char) < 32 or ord(char) > 126 for char in url):
         return False
     try:
+        if "@" in urlsplit(url).netloc:
+            # User info from the network would make requests replace the bearer token with Basic auth.
+            return False
         if _origin(url) != _origin(base):
             return False
         if HAS_REQUESTS:
@@ -256,9 +268,7 @@ class CloudPartnerClient:
         return f"Gave up after {attempt} retries." if attempt else None
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of base * 2**attempt, capped."""
-        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt))
-        return ceiling * (0.5 + self._jitter() / 2)
+        return backoff_delay(attempt, self._jitter)
 
     def _send(self, method: str, url: str, json_body: t.Any) -> ApiResponse:
         headers = {"Accept": "application/json", "Authorization": f"Bearer {self._tokens.token()}"}

@@ -41,4 +41,7 @@ def run_module(
         module.fail_json(msg=missing_required_lib(error.library), exception=error.import_traceback)
     except CloudPartnerError as error:
         module.fail_json(msg=error.message, **error.result)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # Last resort: a clear failure instead of a traceback. fail_json still masks every no_log value.
+        module.fail_json(msg=f"Unexpected error in the collection: {type(error).__name__}: {str(error)[:300]}")
     module.exit_json(**result)

@@ -203,7 +203,7 @@ def test_unknown_code_has_no_hint(fakes, fake_msal):
 def test_token_request_exception_hides_details(fakes, fake_msal):
     fake_msal.results = [requests.exceptions.ConnectionError(f"cannot connect; body client_secret={SECRET}")]
     with pytest.raises(AuthenticationError) as info:
-        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
+        _auth.ClientCredentialsToken(credentials(fakes, retries=0), SESSION, Registry()).token()
     assert "ConnectionError" in info.value.message
     assert f"https://login.microsoftonline.com/{TENANT}" in info.value.message
     assert SECRET not in info.value.message
@@ -307,3 +307,31 @@ def test_no_cache_without_path(fakes, fake_msal, tmp_path, monkeypatch):
     assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "a"
     assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "b"
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_transient_token_failures_are_retried_with_backoff(fakes, fake_msal):
+    throttled = {"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred.", "error_codes": [90033]}
+    fake_msal.results = [requests.exceptions.ConnectionError("reset"), throttled, good()]
+    sleeps = []
+    source = _auth.ClientCredentialsToken(credentials(fakes, retries=2), SESSION, Registry(), sleep=sleeps.append)
+    assert source.token() == MSAL_TOKEN
+    assert source.token_requests == 3
+    assert len(sleeps) == 2 and 0 < sleeps[0] <= sleeps[1] * 2
+
+
+def test_token_failures_stop_after_retries_and_say_so(fakes, fake_msal):
+    fake_msal.results = [requests.exceptions.ConnectionError("reset")] * 3
+    sleeps = []
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes, retries=2), SESSION, Registry(), sleep=sleeps.append).token()
+    assert "Gave up after 2 retries" in info.value.message
+    assert len(sleeps) == 2
+
+
+def test_permanent_token_errors_are_not_retried(fakes, fake_msal):
+    fake_msal.results = [{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}]
+    sleeps = []
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
+    assert "AADSTS7000215" in info.value.message
+    assert sleeps == []

@@ -1,0 +1,452 @@
+# Copyright: (c) 2026, azure_marketplace.cloudpartner contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Stdlib helper for runme.sh of cloudpartner_operation_cancel_faults: what the emulator saw, case by case.
+
+The generic commands (show, secret, reset, offer, mark, check-leaks) are the ones of
+../cloudpartner_operation_cancel_env/emu_ctl.py; this helper adds what the fault cases need.
+It never prints a secret or a token, except `token`, whose output runme.sh captures with xtrace off.
+
+usage: faults_ctl.py --config FILE COMMAND [...]
+  settings JSON                       PUT /_emulator/settings (login settings, e.g. token_lifetime)
+  token EXPIRES_IN                    issue a token with that lifetime and print it
+  token-requests                      the emulator's token_requests counter
+  check CASE --since SEQ --tokens-before N [--started T] [--result FILE]
+                                      assert what the emulator saw for CASE (request log since SEQ, token
+                                      requests since N, offer states); prints a one-line summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import ssl
+import sys
+import typing as t
+import urllib.request
+
+import yaml
+
+
+def load_config(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    emu = (data or {}).get("cloudpartner_emulator")
+    if not isinstance(emu, dict) or "control_url" not in emu:
+        sys.exit(f"{path} has no cloudpartner_emulator.control_url")
+    return emu
+
+
+class Control:
+    def __init__(self, emu: dict) -> None:
+        self.base = emu["control_url"].rstrip("/")
+        context = ssl.create_default_context(cafile=emu["ca_path"])
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+
+    def call(self, method: str, path: str, body: t.Any = None) -> t.Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        with self.opener.open(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw.strip() else None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The request log of one case
+
+
+class Case:
+    """The log entries of one case (seq > since), and helpers to select and compare them."""
+
+    def __init__(self, emu: dict, ctl: Control, since: int, tokens_before: int, result: t.Any) -> None:
+        self.emu = emu
+        self.ctl = ctl
+        self.publisher = emu["publisher_id"]
+        self.log = [entry for entry in ctl.call("GET", f"/requests?since={since}") or [] if entry["seq"] > since]
+        self.token_requests = int(ctl.call("GET", "/tokens")["token_requests"]) - tokens_before
+        self.result = result
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+
+    def expect(self, condition: bool, message: str) -> bool:
+        if not condition:
+            self.problems.append(message)
+        return condition
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def key(self, offer: str) -> str:
+        return f"{self.publisher}/{offer}"
+
+    def api(self, offer: t.Optional[str] = None) -> list[dict]:
+        entries = [entry for entry in self.log if entry["listener"] in ("api", "api_http")]
+        return entries if offer is None else [entry for entry in entries if entry["offer"] == self.key(offer)]
+
+    def posts(self, offer: str) -> list[dict]:
+        return [entry for entry in self.api(offer) if entry["method"] == "POST" and re.search(r"/cancel/?$", entry["path"])]
+
+    def lists(self, offer: str) -> list[dict]:
+        return [entry for entry in self.api(offer) if entry["method"] == "GET" and "/submissions" in entry["path"]]
+
+    def operation_gets(self, offer: str) -> list[dict]:
+        return [entry for entry in self.api(offer) if entry["method"] == "GET" and "/operations/" in entry["path"]]
+
+    def after_post(self, entries: list[dict], offer: str) -> list[dict]:
+        """Entries that came after the last answered (200/202) cancel POST of the offer: the polls."""
+        answered = [entry["seq"] for entry in self.posts(offer) if entry["status"] in (200, 202)]
+        return [entry for entry in entries if answered and entry["seq"] > answered[-1]]
+
+    def login_posts(self) -> list[dict]:
+        return [entry for entry in self.log if entry["listener"] == "login" and entry["method"] == "POST"]
+
+    def foreign(self) -> list[dict]:
+        return [entry for entry in self.log if entry["listener"] == "foreign"]
+
+    def state(self, offer: str) -> dict:
+        return self.ctl.call("GET", f"/offers/{self.publisher}/{offer}")
+
+    @staticmethod
+    def gaps(entries: list[dict]) -> list[float]:
+        return [round(later["time"] - earlier["time"], 3) for earlier, later in zip(entries, entries[1:])]
+
+    @staticmethod
+    def statuses(entries: list[dict]) -> list[t.Any]:
+        return [entry["status"] for entry in entries]
+
+    def summary(self) -> list[dict]:
+        keys = ("seq", "time", "listener", "method", "path", "status", "auth", "offer", "fault")
+        return [{key: entry.get(key) for key in keys} for entry in self.log]
+
+
+CHECKS: dict[str, t.Callable[[Case], None]] = {}
+
+
+def check(name: str) -> t.Callable[[t.Callable[[Case], None]], t.Callable[[Case], None]]:
+    def register(function: t.Callable[[Case], None]) -> t.Callable[[Case], None]:
+        CHECKS[name] = function
+        return function
+
+    return register
+
+
+def common(case: Case, allow_expired: bool = False) -> None:
+    """Every case: the token only ever went to the api listeners, valid (or just expired); nothing on the foreign one."""
+    allowed = {"valid", "expired"} if allow_expired else {"valid"}
+    bad_auth = [entry["seq"] for entry in case.api() if entry["auth"] not in allowed]
+    case.expect(not bad_auth, f"API requests with auth outside {sorted(allowed)}: seq {bad_auth}")
+    case.expect(not case.foreign(), f"the foreign listener got {len(case.foreign())} request(s)")
+    for entry in case.login_posts():
+        body = entry.get("body") or {}
+        case.expect(body.get("grant_type") == "client_credentials", f"token request {entry['seq']} is not client_credentials: {body}")
+        case.expect(body.get("client_id") == case.emu["client_id"], f"token request {entry['seq']} has another client_id")
+    case.expect(case.token_requests == len(case.login_posts()), f"token_requests {case.token_requests} != login POSTs {len(case.login_posts())}")
+
+
+def one_retried_post(case: Case, offer: str, first_status: t.Any, min_gap: float, max_gap: float) -> None:
+    posts = case.posts(offer)
+    if case.expect(len(posts) == 2, f"{offer}: expected 2 cancel POSTs, got {case.statuses(posts)}"):
+        case.expect(case.statuses(posts) == [first_status, 200], f"{offer}: POST statuses {case.statuses(posts)}, expected [{first_status}, 200]")
+        gap = case.gaps(posts)[0]
+        case.expect(min_gap <= gap <= max_gap, f"{offer}: {gap} s between the POSTs, expected {min_gap}..{max_gap}")
+        case.note(f"{offer}: POSTs {case.statuses(posts)} {gap}s apart")
+
+
+def tolerated_poll_fault(case: Case, offer: str, fault: str, status: t.Any) -> None:
+    """One faulted poll, then polling went on (after wait_sleep) until the operation was canceled."""
+    posts = case.posts(offer)
+    case.expect(case.statuses(posts) == [202], f"{offer}: cancel POSTs {case.statuses(posts)}, expected [202]")
+    polls = case.after_post(case.operation_gets(offer), offer)
+    if not case.expect(len(polls) >= 2, f"{offer}: expected at least 2 polls, got {case.statuses(polls)}"):
+        return
+    case.expect(
+        polls[0]["fault"] == fault and polls[0]["status"] == status, f"{offer}: first poll {polls[0]['status']}/{polls[0]['fault']}, expected {status}/{fault}"
+    )
+    case.expect(polls[-1]["status"] == 200 and polls[-1]["fault"] is None, f"{offer}: last poll {polls[-1]['status']}/{polls[-1]['fault']}")
+    gap = case.gaps(polls)[0]
+    # wait_sleep is 1: a failed poll is not retried at once (polls use retries=0)
+    case.expect(gap >= 0.95, f"{offer}: next poll {gap} s after the faulted one, expected >= wait_sleep (1 s)")
+    case.expect(case.state(offer)["status"] == "canceled", f"{offer}: emulator state {case.state(offer)['status']}")
+    case.note(f"{offer}: polls {case.statuses(polls)}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The cases (names as in runme.sh)
+
+
+@check("retry_429_post")
+def _retry_429_post(case: Case) -> None:
+    common(case)
+    # Retry-After: 2 honoured, and not much more than that (no backoff added on top)
+    one_retried_post(case, "flt-429", 429, 1.95, 3.5)
+    case.expect(case.posts("flt-429")[0]["fault"] == "status", "the first POST was not the injected 429")
+    case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1")
+
+
+@check("retry_5xx_post")
+def _retry_5xx_post(case: Case) -> None:
+    common(case)
+    for status in (500, 502, 503, 504):
+        # backoff: between half and all of 0.5 s, plus request time
+        one_retried_post(case, f"flt-post-{status}", status, 0.2, 2.0)
+    case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1 (token cache)")
+
+
+@check("retry_5xx_poll")
+def _retry_5xx_poll(case: Case) -> None:
+    common(case)
+    for status in (500, 502, 503, 504):
+        tolerated_poll_fault(case, f"flt-poll-{status}", "status", status)
+
+
+@check("connection_reset")
+def _connection_reset(case: Case) -> None:
+    common(case)
+    one_retried_post(case, "flt-reset-post", None, 0.2, 2.0)
+    case.expect(case.posts("flt-reset-post")[0]["fault"] == "reset", "the first POST was not the injected reset")
+    tolerated_poll_fault(case, "flt-reset-poll", "reset", None)
+
+
+@check("timeout_list_retried")
+def _timeout_list_retried(case: Case) -> None:
+    common(case)
+    lists = case.lists("flt-slow-list")
+    if case.expect(len(lists) == 2, f"expected 2 list requests (1 timed out, 1 retry), got {case.statuses(lists)}"):
+        case.expect(lists[0]["fault"] == "delay" and lists[1]["fault"] is None, f"list faults {[entry['fault'] for entry in lists]}")
+        gap = case.gaps(lists)[0]
+        # the client gave up after timeout (1 s), waited its backoff, then retried: well before the 3 s delay ended
+        case.expect(1.0 <= gap <= 2.8, f"{gap} s between the list requests, expected 1.0..2.8 (timeout 1 s + backoff)")
+        case.note(f"list retried {gap}s after the slow one")
+    case.expect(case.statuses(case.posts("flt-slow-list")) == [200], f"POSTs {case.statuses(case.posts('flt-slow-list'))}, expected [200]")
+
+
+@check("timeout_list_persistent")
+def _timeout_list_persistent(case: Case) -> None:
+    common(case)
+    lists = case.lists("flt-slow-list-always")
+    case.expect(len(lists) == 2, f"retries 1: expected 2 list requests, got {len(lists)}")
+    case.expect(all(entry["fault"] == "delay" for entry in lists), "every list request should have hit the delay")
+    case.expect(not case.posts("flt-slow-list-always"), "a cancel POST was sent although the list never answered in time")
+    case.expect(len(case.api("flt-slow-list-always")) == 2, f"API requests {[entry['path'] for entry in case.api('flt-slow-list-always')]}")
+
+
+@check("malformed_json")
+def _malformed_json(case: Case) -> None:
+    common(case)
+    api = case.api("flt-malformed-list")
+    case.expect(
+        len(api) == 1 and api[0]["fault"] == "malformed", f"malformed list: API requests {[(e['path'], e['fault']) for e in api]}, expected the one list"
+    )
+    case.expect(not case.posts("flt-malformed-list"), "malformed list: a cancel POST was sent")
+    tolerated_poll_fault(case, "flt-malformed-poll", "malformed", 200)
+
+
+@check("no_location")
+def _no_location(case: Case) -> None:
+    common(case)
+    offer = "flt-noloc"
+    case.expect(case.statuses(case.posts(offer)) == [202], f"POSTs {case.statuses(case.posts(offer))}")
+    after = case.after_post(case.api(offer), offer)
+    list_polls = [entry for entry in after if "/submissions" in entry["path"]]
+    case.expect(len(list_polls) >= 2, f"expected the submissions list to be polled at least twice, got {len(list_polls)}")
+    # the list is polled until the submission stops running; only then one read of the final operation
+    operation_reads = [entry for entry in after if "/operations/" in entry["path"]]
+    case.expect(len(operation_reads) <= 1, f"{len(operation_reads)} operation reads after the POST, expected at most the final one")
+    if operation_reads and list_polls:
+        case.expect(operation_reads[0]["seq"] > list_polls[-1]["seq"], "the operation was read before the list said the submission ended")
+    case.expect(case.state(offer)["status"] == "canceled", f"emulator state {case.state(offer)['status']}")
+    case.note(f"{len(list_polls)} list polls, {len(operation_reads)} final operation read")
+
+
+@check("foreign_location")
+def _foreign_location(case: Case) -> None:
+    common(case)  # includes: the foreign listener received nothing at all
+    offer = "flt-foreign"
+    case.expect(case.statuses(case.posts(offer)) == [202], f"POSTs {case.statuses(case.posts(offer))}")
+    after = case.after_post(case.api(offer), offer)
+    list_polls = [entry for entry in after if "/submissions" in entry["path"]]
+    case.expect(len(list_polls) >= 1, "no fallback to the submissions list after the refused location")
+    case.expect(all(entry["listener"] == "api" for entry in case.api(offer)), "a request left the api listener")
+    case.expect(case.state(offer)["status"] == "canceled", f"emulator state {case.state(offer)['status']}")
+    with_auth = [entry for entry in case.foreign() if entry["auth"] != "none"]
+    case.note(f"foreign listener: {len(case.foreign())} request(s), {len(with_auth)} with Authorization; {len(list_polls)} list polls")
+
+
+def _refreshed_401s(case: Case) -> list[dict]:
+    """Each 401 must be followed by exactly one token request and then the same request, accepted."""
+    rejected = [entry for entry in case.api() if entry["status"] == 401]
+    for entry in rejected:
+        case.expect(entry["auth"] == "expired", f"seq {entry['seq']}: 401 with auth {entry['auth']}, expected an expired token")
+        later = [other for other in case.log if other["seq"] > entry["seq"]]
+        logins = []
+        retry = None
+        for other in later:
+            if other["listener"] == "login" and other["method"] == "POST":
+                logins.append(other)
+            elif other["listener"] in ("api", "api_http"):
+                retry = other
+                break
+        case.expect(len(logins) == 1, f"seq {entry['seq']}: {len(logins)} token requests between the 401 and the next API request, expected 1")
+        if case.expect(retry is not None, f"seq {entry['seq']}: nothing was sent after the 401"):
+            case.expect(
+                retry["path"] == entry["path"] and retry["method"] == entry["method"] and retry["auth"] == "valid",
+                f"seq {entry['seq']}: after the refresh came {retry['method']} {retry['path']} auth={retry['auth']}, "
+                "expected the same request with a valid token",
+            )
+    return rejected
+
+
+@check("token_expiry_refresh")
+def _token_expiry_refresh(case: Case) -> None:
+    common(case, allow_expired=True)
+    offer = "flt-expiry"
+    case.expect(case.statuses(case.posts(offer)) in ([202], [401, 202]), f"POSTs {case.statuses(case.posts(offer))}")
+    rejected = _refreshed_401s(case)
+    case.expect(len(rejected) >= 1, "no request was rejected with an expired token: the case did not test the refresh")
+    case.expect(case.token_requests == 1 + len(rejected), f"{case.token_requests} token requests for {len(rejected)} 401(s), expected {1 + len(rejected)}")
+    polls = case.after_post(case.operation_gets(offer), offer)
+    case.expect(bool(polls) and polls[-1]["status"] == 200, "the wait did not end with an accepted poll")
+    case.expect(case.state(offer)["status"] == "canceled", f"emulator state {case.state(offer)['status']}")
+    case.note(f"{len(rejected)} poll(s) got 401 (expired), {case.token_requests} token requests in all, {len(polls)} polls")
+
+
+@check("token_expiry_given")
+def _token_expiry_given(case: Case) -> None:
+    common(case, allow_expired=True)
+    offer = "flt-expiry-given"
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests with a given access_token, expected 0")
+    api = case.api(offer)
+    rejected = [entry for entry in api if entry["status"] == 401]
+    if case.expect(len(rejected) == 1, f"expected exactly one 401 (then a clean failure), got {len(rejected)}"):
+        case.expect(rejected[0]["auth"] == "expired", f"the 401 had auth {rejected[0]['auth']}")
+        case.expect(rejected[0]["seq"] == api[-1]["seq"], "requests were sent after the 401 with a token that cannot be renewed")
+    posts = case.posts(offer)
+    case.expect(case.statuses(posts) == [202], f"POSTs {case.statuses(posts)}: the token expired before the cancel was sent (slow start?)")
+    polls = case.after_post(case.operation_gets(offer), offer)
+    case.note(f"{len(polls)} polls, the last one {polls[-1]['status'] if polls else None}; 0 token requests")
+
+
+@check("terminal_other")
+def _terminal_other(case: Case) -> None:
+    common(case)
+    for final in ("completed", "failed"):
+        offer = f"flt-end-{final}"
+        case.expect(case.statuses(case.posts(offer)) == [202], f"{offer}: POSTs {case.statuses(case.posts(offer))}")
+        case.expect(case.state(offer)["status"] == final, f"{offer}: emulator state {case.state(offer)['status']}")
+
+
+@check("wait_timeout")
+def _wait_timeout(case: Case) -> None:
+    common(case)
+    offer = "flt-wait-timeout"
+    posts = case.posts(offer)
+    case.expect(case.statuses(posts) == [202], f"POSTs {case.statuses(posts)}")
+    polls = case.after_post(case.operation_gets(offer), offer)
+    case.expect(2 <= len(polls) <= 4, f"{len(polls)} polls in a 2 s wait with wait_sleep 1, expected 2..4")
+    if polls and posts:
+        span = round(polls[-1]["time"] - posts[-1]["time"], 3)
+        # the last poll happens at the deadline: the whole wait_timeout is used, and not much more
+        case.expect(1.8 <= span <= 3.5, f"last poll {span} s after the POST, expected about wait_timeout (2 s)")
+        case.note(f"{len(polls)} polls, the last {span}s after the POST")
+    case.expect(case.state(offer)["status"] == "running", f"emulator state {case.state(offer)['status']}")
+
+
+@check("forks")
+def _forks(case: Case) -> None:
+    common(case)
+    offer = "flt-forks"
+    posts = case.posts(offer)
+    case.expect(1 <= len(posts) <= 5, f"{len(posts)} cancel POSTs from 5 forks")
+    state = case.state(offer)
+    case.expect(state["status"] == "canceled", f"emulator state {state['status']}")
+    case.expect(case.token_requests == 1, f"5 forks with one shared token cache requested {case.token_requests} tokens, expected 1")
+    results = case.result or {}
+    changed = sorted(host for host, result in results.items() if result.get("changed"))
+    case.expect(len(results) == 5, f"results of {len(results)} hosts, expected 5")
+    case.expect(not [host for host, result in results.items() if result.get("failed")], "a fork failed")
+    case.note(f"{case.token_requests} token request(s); {len(posts)} cancel POST(s) {case.statuses(posts)}; changed on {len(changed)} of 5 hosts")
+
+
+def _token_reuse(case: Case, expected: int) -> None:
+    common(case)
+    offers = [f"flt-reuse-{index}" for index in range(10)]
+    tasks = [offer for offer in offers if case.api(offer)]
+    case.expect(len(tasks) == 10, f"only {len(tasks)} of the 10 offers were asked")
+    case.expect(case.token_requests == expected, f"10 tasks requested {case.token_requests} tokens, expected {expected}")
+    case.note(f"{case.token_requests} token request(s) for 10 tasks")
+
+
+@check("token_reuse_cache")
+def _token_reuse_cache(case: Case) -> None:
+    _token_reuse(case, 1)
+
+
+@check("token_reuse_nocache")
+def _token_reuse_nocache(case: Case) -> None:
+    _token_reuse(case, 10)
+
+
+@check("bad_input")
+def _bad_input(case: Case) -> None:
+    case.expect(not case.log, f"bad input reached the network: {len(case.log)} request(s) in the emulator log")
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests")
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
+def run_check(emu: dict, ctl: Control, args: argparse.Namespace) -> int:
+    result = None
+    if args.result:
+        with open(args.result, encoding="utf-8") as handle:
+            result = json.load(handle)
+    case = Case(emu, ctl, args.since, args.tokens_before, result)
+    CHECKS[args.case](case)
+    if case.problems:
+        print(f"case {args.case}: EMULATOR EXPECTATIONS FAILED:\n  " + "\n  ".join(case.problems), file=sys.stderr)
+        print(json.dumps(case.summary(), indent=1), file=sys.stderr)
+        return 1
+    api = case.api()
+    first = f", the first {case.log[0]['time'] - args.started:.1f} s after the start" if case.log and args.started else ""
+    print(f"case {args.case}: emulator saw {len(api)} API request(s), {case.token_requests} token request(s), {len(case.foreign())} foreign{first}")
+    for line in case.notes:
+        print(f"  {line}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_settings = sub.add_parser("settings")
+    p_settings.add_argument("settings")
+    p_token = sub.add_parser("token")
+    p_token.add_argument("expires_in", type=int)
+    sub.add_parser("token-requests")
+    p_check = sub.add_parser("check")
+    p_check.add_argument("case", choices=sorted(CHECKS))
+    p_check.add_argument("--since", type=int, required=True)
+    p_check.add_argument("--tokens-before", type=int, required=True)
+    p_check.add_argument("--result")
+    p_check.add_argument("--started", type=float, help="time.monotonic() when ansible-playbook was started")
+    args = parser.parse_args()
+
+    emu = load_config(args.config)
+    ctl = Control(emu)
+    if args.command == "settings":
+        print(json.dumps(ctl.call("PUT", "/settings", json.loads(args.settings))))
+        return 0
+    if args.command == "token":
+        print(ctl.call("POST", "/tokens", {"expires_in": args.expires_in})["access_token"])
+        return 0
+    if args.command == "token-requests":
+        print(int(ctl.call("GET", "/tokens")["token_requests"]))
+        return 0
+    return run_check(emu, ctl, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
