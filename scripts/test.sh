@@ -1,0 +1,602 @@
+#!/usr/bin/env bash
+# The project's test command (README: ./scripts/test.sh; CI: .ci/run).
+#
+# Builds two tool venvs (ansible-core 2.19 on Python 3.11, newest ansible-core on Python 3.13), builds and
+# installs the collection, copies the checkout into an ansible_collections/ tree, starts the Cloud Partner
+# Portal emulator, and runs ansible-test sanity/units/integration for each venv, ansible-lint and
+# antsibull-changelog lint. Every step runs even when an earlier one failed (unless it needs the failed
+# one); the end is a PASS/FAIL table and one line "N passed, M failed". Exit status 0 only if all passed.
+#
+# Usage: scripts/test.sh [--only STEP[,STEP...]] [--python 3.11|3.13] [--fast] [--serial] [--help]
+#   steps: venv build doc tree emulator sanity units integration lint changelog
+#   --fast    skip the newest-core venv (Python 3.13)
+#   --serial  run the two venvs' integration tests one after the other instead of side by side
+#   VERBOSE=1  pass -v to ansible-test;  RELOCK=1  re-resolve and rewrite scripts/requirements/*.constraints.txt
+# Everything generated goes to .work/ (venvs, dist, collections, tree, emulator, logs); HOME/.ansible/test
+# gets ansible-test's own venvs and the offline get-pip shims.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+readonly ALL_STEPS=(venv build doc tree emulator sanity units integration lint changelog)
+# venv name -> Python version; the order is the run order, the first selected one is the "primary"
+# venv (build, doc, emulator, lint, changelog use it).
+readonly VENV_NAMES=(core219-py311 corelatest-py313)
+declare -A VENV_PYTHON=([core219-py311]=3.11 [corelatest-py313]=3.13)
+readonly DOC_MODULE=cloudpartner_operation_cancel
+readonly DIST_DIR=$WORK_DIR/dist
+readonly INSTALL_DIR=$WORK_DIR/collections
+readonly TREE_ROOT=$WORK_DIR/tree
+readonly TREE=$TREE_ROOT/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME
+readonly EMULATOR_STATE=$WORK_DIR/emulator
+readonly LOG_DIR=$WORK_DIR/logs
+
+usage() {
+    sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Step bookkeeping
+
+STEP_LABELS=()
+STEP_RESULTS=()
+STEP_TIMES=()
+STEP_NOTES=()
+declare -A STEP_STATUS=()   # label -> PASS|FAIL, for prerequisites
+STEP_COUNT=0
+STEP_NOTE_FILE=/dev/null
+STEP_DURATION_FILE=/dev/null
+
+record_step() {
+    local label=$1 result=$2 duration_us=$3 note=${4:-}
+    STEP_LABELS+=("$label")
+    STEP_RESULTS+=("$result")
+    STEP_TIMES+=("$duration_us")
+    STEP_NOTES+=("$note")
+    STEP_STATUS[$label]=$result
+}
+
+# run_step LABEL COMMAND [ARGS...]: run COMMAND in a subshell with errexit, stream its output (noise
+# filtered) to the terminal and to .work/logs/NN-LABEL.log, and record PASS/FAIL with the duration.
+run_step() {
+    local label=$1 log_file start rc note duration
+    shift
+    STEP_COUNT=$((STEP_COUNT + 1))
+    log_file=$LOG_DIR/$(printf '%02d' "$STEP_COUNT")-${label//[^A-Za-z0-9._-]/_}.log
+    printf '\n==> [%s] %s\n' "$label" "$(date '+%H:%M:%S')"
+    start=$(now_us)
+    STEP_NOTE_FILE=$LOG_DIR/.note
+    STEP_DURATION_FILE=$LOG_DIR/.duration
+    rm -f "$STEP_NOTE_FILE" "$STEP_DURATION_FILE"
+    set +e
+    (set -e; "$@") 2>&1 | filter_noise | tee "$log_file"
+    rc=${PIPESTATUS[0]}
+    set -e
+    note=$(cat "$STEP_NOTE_FILE" 2>/dev/null || true)
+    duration=$(cat "$STEP_DURATION_FILE" 2>/dev/null || true)
+    [[ $duration =~ ^[0-9]+$ ]] || duration=$(($(now_us) - start))
+    if [[ $rc -eq 0 ]]; then
+        record_step "$label" PASS "$duration" "$note"
+    else
+        record_step "$label" FAIL "$duration" "${note:+$note; }exit $rc, log: ${log_file#"$REPO_ROOT"/}"
+    fi
+    printf '<== [%s] %s\n' "$label" "${STEP_STATUS[$label]}"
+}
+
+# note TEXT: from inside a step, a remark for the summary line (e.g. "no tests ran").
+note() {
+    log "NOTE: $*"
+    printf '%s' "$*" >"$STEP_NOTE_FILE"
+}
+
+# skip_step LABEL REASON: a step that could not run because a prerequisite failed counts as failed.
+skip_step() {
+    printf '\n==> [%s] not run: %s\n' "$1" "$2"
+    record_step "$1" FAIL 0 "not run: $2"
+}
+
+# passed LABEL...: true if every named step ran and passed.
+passed() {
+    local label
+    for label in "$@"; do
+        [[ ${STEP_STATUS[$label]:-} == PASS ]] || return 1
+    done
+}
+
+print_summary() {
+    local i n_pass=0 n_fail=0 total=0
+    printf '\n%s\nSummary\n' '---------------------------------------------------------------------'
+    for i in "${!STEP_LABELS[@]}"; do
+        printf '  %-4s  %-30s %7s s  %s\n' "${STEP_RESULTS[$i]}" "${STEP_LABELS[$i]}" \
+            "$(format_duration "${STEP_TIMES[$i]}")" "${STEP_NOTES[$i]}"
+        total=$((total + STEP_TIMES[i]))
+        if [[ ${STEP_RESULTS[$i]} == PASS ]]; then
+            n_pass=$((n_pass + 1))
+        else
+            n_fail=$((n_fail + 1))
+        fi
+    done
+    printf '  total %s s (wall %s s)\n' "$(format_duration "$total")" "$(format_duration $(($(now_us) - RUN_START)))"
+    printf '%d passed, %d failed\n' "$n_pass" "$n_fail"
+    [[ $n_fail -eq 0 ]]
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Steps (each runs in a subshell through run_step, so they communicate through files under .work/)
+
+venv_dir() {
+    printf '%s\n' "$VENVS_DIR/$1"
+}
+
+# with_venv VENV COMMAND...: run with the venv's tools first on PATH, then real interpreters (pybin),
+# so nothing resolves through a pyenv shim.
+with_venv() {
+    local venv=$1
+    shift
+    PATH="$venv/bin:$PYBIN:$PATH" VIRTUAL_ENV=$venv "$@"
+}
+
+step_venv() {
+    local name=$1 version=$2
+    ensure_venv "$name" "$version"
+    write_get_pip_shims "$(venv_dir "$name")/bin/python"
+}
+
+# Background steps. A cold venv takes about a minute (downloads, bytecode), an integration run
+# several minutes of mostly waiting on the emulator's timers: run those side by side.
+# start_background LABEL COMMAND...: start the step now; collect_background LABEL (through run_step)
+# waits for it, replays its output and reports its own duration and note.
+background_base() {
+    printf '%s\n' "$LOG_DIR/bg-${1//[^A-Za-z0-9._-]/_}"
+}
+
+start_background() {
+    local label=$1 base
+    shift
+    base=$(background_base "$label")
+    rm -f "$base.rc" "$base.note"
+    {
+        set +e
+        bg_start=$(now_us)
+        (set -e; STEP_NOTE_FILE=$base.note "$@")
+        bg_rc=$?
+        printf '%s %s\n' "$bg_rc" $(($(now_us) - bg_start)) >"$base.rc"
+    } >"$base.log" 2>&1 &
+    BACKGROUND_PIDS+=("$!")
+    printf '%s\n' "$!" >"$base.pid"
+    log "started in the background: $label"
+}
+
+collect_background() {
+    local label=$1 base pid rc duration
+    base=$(background_base "$label")
+    pid=$(<"$base.pid")
+    log "(ran in the background; output follows)"
+    while [[ ! -s $base.rc ]]; do
+        if ! kill -0 "$pid" 2>/dev/null && [[ ! -s $base.rc ]]; then
+            cat "$base.log"
+            log "FAIL: the background step ended without a result"
+            return 1
+        fi
+        sleep 1
+    done
+    read -r rc duration <"$base.rc"
+    cat "$base.log"
+    if [[ -f $base.note ]]; then cp "$base.note" "$STEP_NOTE_FILE"; fi
+    printf '%s' "$duration" >"$STEP_DURATION_FILE"
+    return "$rc"
+}
+
+step_venv_collect() {
+    local name=$1
+    collect_background "venv $name"
+    write_get_pip_shims "$(venv_dir "$name")/bin/python"
+}
+
+# In parallel mode every venv but the primary one runs its integration tests in a tree and against an
+# emulator of its own: ansible-test writes tests/integration/inventory and tests/output/ in the tree,
+# and the targets reset the emulator.
+tree_for() {
+    if [[ $PARALLEL == 1 && $1 != "$PRIMARY_NAME" ]]; then
+        printf '%s\n' "$WORK_DIR/tree-$1/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME"
+    else
+        printf '%s\n' "$TREE"
+    fi
+}
+
+emulator_state_for() {
+    if [[ $PARALLEL == 1 && $1 != "$PRIMARY_NAME" ]]; then
+        printf '%s\n' "$WORK_DIR/emulator-$1"
+    else
+        printf '%s\n' "$EMULATOR_STATE"
+    fi
+}
+
+# Build from the repository root (so galaxy.yml's build_ignore is what gets tested), make sure nothing
+# generated or internal slipped into the tarball, install it and verify the installed checksums.
+step_build() {
+    local venv=$1 tarball leaked
+    tarball=$(build_collection "$venv" "$DIST_DIR")
+    log "built $tarball ($(du -h "$tarball" | cut -f1))"
+    leaked=$(tar -tzf "$tarball" | sed 's|^\./||' | grep -E \
+        '^(\.work|\.git|\.ci|\.ansible|\.hypothesis|\.pytest_cache|\.tox|\.venv|venv|dist|scripts|tests/output)(/|$)|(^|/)(__pycache__|\.hypothesis|\.pytest_cache)(/|$)|\.pyc$|\.tar\.gz$|^tests/integration/(inventory|integration_config\.yml)$|^importer_result\.json$|^changelogs/\.plugin-cache\.yaml$' ||
+        true)
+    if [[ -n $leaked ]]; then
+        log "FAIL: files that must not ship are in the tarball (extend build_ignore in galaxy.yml):"
+        log "$leaked"
+        return 1
+    fi
+    install_collection "$venv" "$tarball" "$INSTALL_DIR"
+    ANSIBLE_COLLECTIONS_PATH=$INSTALL_DIR "$venv/bin/ansible-galaxy" collection verify --offline \
+        "$COLLECTION_NAMESPACE.$COLLECTION_NAME"
+}
+
+# ansible-doc must render the installed modules with their OPTIONS, EXAMPLES and RETURN sections.
+step_doc() {
+    local venv=$1 installed module out section failed=0 missing
+    installed=$INSTALL_DIR/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME
+    if [[ ! -f $installed/plugins/modules/$DOC_MODULE.py ]]; then
+        log "FAIL: module $COLLECTION_NAMESPACE.$COLLECTION_NAME.$DOC_MODULE does not exist (yet):" \
+            "plugins/modules/$DOC_MODULE.py is not in the built collection"
+        return 1
+    fi
+    for module in "$installed"/plugins/modules/*.py; do
+        module=$(basename "$module" .py)
+        [[ $module == __init__ ]] && continue
+        if ! out=$(ANSIBLE_COLLECTIONS_PATH=$INSTALL_DIR "$venv/bin/ansible-doc" \
+            "$COLLECTION_NAMESPACE.$COLLECTION_NAME.$module" 2>&1); then
+            log "$out"
+            log "FAIL: ansible-doc $module exited non-zero"
+            failed=1
+            continue
+        fi
+        missing=()
+        for section in OPTIONS EXAMPLES RETURN; do
+            grep -q "^$section" <<<"$out" || missing+=("$section")
+        done
+        if grep -qE '^\[(WARNING|ERROR|DEPRECATION WARNING)\]' <<<"$out"; then
+            grep -E '^\[(WARNING|ERROR|DEPRECATION WARNING)\]' <<<"$out" >&2
+            missing+=("(no warnings)")
+        fi
+        if [[ ${#missing[@]} -gt 0 ]]; then
+            log "$out"
+            log "FAIL: ansible-doc $module: missing ${missing[*]}"
+            failed=1
+        else
+            log "ansible-doc $module: OPTIONS, EXAMPLES and RETURN rendered ($(wc -l <<<"$out") lines)"
+        fi
+    done
+    return "$failed"
+}
+
+# Copy what git would ship (tracked + untracked-not-ignored files, as they are in the working tree)
+# into .work/tree/ansible_collections/<ns>/<name>: ansible-test needs that physical layout, and a
+# symlink doesn't do (it uses the physical cwd).
+step_tree() {
+    local count name tree
+    rm -rf "$TREE_ROOT" "$WORK_DIR"/tree-*
+    mkdir -p "$TREE"
+    # Deleted-but-tracked files are still listed by ls-files -c; copy only what exists.
+    (cd "$REPO_ROOT" && git ls-files -z -co --exclude-standard |
+        while IFS= read -r -d '' path; do
+            if [[ -e $path || -L $path ]]; then printf '%s\0' "$path"; fi
+        done | tar --null --no-recursion -T - -cf -) | tar -xf - -C "$TREE"
+    # The tree sits inside this repository's .git, whose .gitignore hides .work/: ansible-test would list
+    # no files at all. A repository of its own makes the tree the content root, with the same ignores.
+    git -C "$TREE" init -q
+    count=$(git -C "$TREE" ls-files -co --exclude-standard | wc -l)
+    log "copied $count files to ${TREE#"$REPO_ROOT"/}"
+    for name in "${INTEGRATION_NAMES[@]}"; do
+        tree=$(tree_for "$name")
+        [[ $tree == "$TREE" ]] && continue
+        rm -rf "$WORK_DIR/tree-$name"
+        mkdir -p "$(dirname "$tree")"
+        cp -a "$TREE" "$tree"
+        log "copied it to ${tree#"$REPO_ROOT"/} for the integration tests of $name"
+    done
+}
+
+# Start the emulator for the integration tests and hand its coordinates to them through
+# tests/integration/integration_config.yml (ansible-test passes that file as extra vars).
+step_emulator() {
+    local venv=$1 name names=("${INTEGRATION_NAMES[@]}")
+    [[ ${#names[@]} -gt 0 ]] || names=("$PRIMARY_NAME")
+    for name in "${names[@]}"; do
+        start_emulator_for_tree "$venv" "$(emulator_state_for "$name")" "$(tree_for "$name")"
+    done
+}
+
+start_emulator_for_tree() {
+    local venv=$1 state=$2 tree=$3
+    emulator_start "$venv" "$state"
+    "$venv/bin/python" - "$state" "$tree/tests/integration/integration_config.yml" <<'PY'
+import json
+import os
+import sys
+
+import yaml
+
+state_dir, target = os.path.abspath(sys.argv[1]), sys.argv[2]
+with open(os.path.join(state_dir, 'emulator.json'), encoding='utf-8') as handle:
+    emulator = json.load(handle)
+emulator['state_dir'] = state_dir
+fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the client secret
+with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+    handle.write('# Written by scripts/test.sh for this run of the emulator.\n')
+    yaml.safe_dump({'cloudpartner_emulator': emulator}, handle, default_flow_style=False, sort_keys=True)
+print('emulator for %s: api %s, authority %s, pid %s' % (
+    os.path.relpath(target), emulator.get('api_url'), emulator.get('authority_host'), emulator.get('pid')))
+PY
+}
+
+# ansible-test --local with an explicit --python: without it ansible-test probes python3.8...3.13 on PATH
+# and trips over pyenv shims (exit 127).
+ansible_test() {
+    local venv=$1 version=$2 command=$3
+    shift 3
+    local args=("$command" --local --python "$version" --color no)
+    [[ ${VERBOSE:-0} == 1 ]] && args+=(-v)
+    (cd "${TEST_TREE:-$TREE}" && with_venv "$venv" ansible-test "${args[@]}" "$@")
+}
+
+step_sanity() {
+    local ignores
+    ignores=$(find "$TREE/tests/sanity" -maxdepth 1 -name 'ignore-*.txt' -printf 'tests/sanity/%f\n' 2>/dev/null || true)
+    if [[ -n $ignores ]]; then
+        log "FAIL: sanity must pass without ignore files, found: $(tr '\n' ' ' <<<"$ignores")"
+        return 1
+    fi
+    ansible_test "$1" "$2" sanity
+}
+
+# ansible-test exits 0 when it finds nothing to run; say so in the summary instead of a silent PASS.
+ansible_test_noting_skips() {
+    local out rc=0
+    out=$(mktemp)
+    ansible_test "$@" 2>&1 | tee "$out" || rc=$?
+    if grep -q 'WARNING: All targets skipped' "$out"; then
+        note "no $3 tests ran (all targets skipped)"
+    fi
+    rm -f "$out"
+    return "$rc"
+}
+
+step_units() {
+    ansible_test_noting_skips "$1" "$2" units
+}
+
+# step_integration VENV VERSION NAME: in the venv's own tree (see tree_for).
+step_integration() {
+    local tree
+    tree=$(tree_for "$3")
+    TEST_TREE=$tree ansible_test_noting_skips "$1" "$2" integration
+}
+
+# ansible-lint in the copied tree, production profile, no network; ANSIBLE_COLLECTIONS_PATH lets it
+# resolve this collection's own modules and roles.
+step_lint() {
+    local venv=$1
+    (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$TREE_ROOT with_venv "$venv" \
+        ansible-lint --profile production --offline --nocolor)
+}
+
+step_changelog() {
+    local venv=$1
+    (cd "$TREE" && with_venv "$venv" antsibull-changelog lint &&
+        with_venv "$venv" antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml &&
+        log "changelog fragments and changelogs/changelog.yaml are valid")
+}
+
+# ---------------------------------------------------------------------------------------------------
+
+# kill_tree PID: end a background step we started and everything it started, by pid (without job
+# control the background steps share our process group). The parent goes first so it starts nothing new.
+kill_tree() {
+    local pid=$1 child children
+    children=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill "$pid" 2>/dev/null || true
+    for child in $children; do
+        kill_tree "$child"
+    done
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - INT TERM
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill_tree "$pid"
+        fi
+    done
+    stop_emulator_if_running
+    exit "$rc"
+}
+
+stop_emulator_if_running() {
+    local state
+    [[ -n ${PRIMARY_VENV:-} ]] || return 0
+    for state in "$EMULATOR_STATE" "$WORK_DIR"/emulator-*; do
+        if [[ -f $state/emulator.json ]]; then
+            log "stopping the emulator in ${state#"$REPO_ROOT"/}"
+            emulator_stop "$PRIMARY_VENV" "$state" || log "WARNING: could not stop the emulator in $state"
+        fi
+    done
+}
+
+main() {
+    local only='' python_filter='' fast=0 step name venv version
+    PARALLEL=1
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+        --only) only=${2:?--only needs a comma-separated list of steps}; shift 2 ;;
+        --only=*) only=${1#*=}; shift ;;
+        --python) python_filter=${2:?--python needs 3.11 or 3.13}; shift 2 ;;
+        --python=*) python_filter=${1#*=}; shift ;;
+        --fast) fast=1; shift ;;
+        --serial) PARALLEL=0; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) log "unknown argument: $1"; usage >&2; exit 2 ;;
+        esac
+    done
+
+    # Which checks were asked for.
+    declare -A want=()
+    if [[ -n $only ]]; then
+        IFS=, read -r -a requested <<<"$only"
+        for step in "${requested[@]}"; do
+            [[ $step == ansible-lint ]] && step=lint
+            if [[ " ${ALL_STEPS[*]} " != *" $step "* ]]; then
+                log "unknown step '$step' (steps: ${ALL_STEPS[*]})"
+                exit 2
+            fi
+            want[$step]=1
+        done
+    else
+        for step in "${ALL_STEPS[@]}"; do want[$step]=1; done
+    fi
+    # Prerequisites come along automatically.
+    if [[ -n ${want[doc]:-} ]]; then want[build]=1; fi
+    if [[ -n ${want[integration]:-} ]]; then want[emulator]=1; fi
+    for step in sanity units integration lint changelog emulator; do
+        if [[ -n ${want[$step]:-} ]]; then want[tree]=1; fi
+    done
+
+    # Which venvs.
+    local selected=()
+    for name in "${VENV_NAMES[@]}"; do
+        [[ -n $python_filter && ${VENV_PYTHON[$name]} != "$python_filter" ]] && continue
+        [[ $fast == 1 && $name == corelatest-* ]] && continue
+        selected+=("$name")
+    done
+    if [[ ${#selected[@]} -eq 0 ]]; then
+        log "no venv left: --python takes 3.11 or 3.13 (and --fast drops 3.13)"
+        exit 2
+    fi
+    # Only the ansible-test steps run per venv; the rest needs just the primary one.
+    local per_venv=0
+    for step in venv sanity units integration; do
+        if [[ -n ${want[$step]:-} ]]; then per_venv=1; fi
+    done
+    [[ $per_venv == 1 ]] || selected=("${selected[0]}")
+    [[ ${#selected[@]} -gt 1 ]] || PARALLEL=0
+    INTEGRATION_NAMES=()
+    if [[ -n ${want[integration]:-} ]]; then INTEGRATION_NAMES=("${selected[@]}"); fi
+
+    PRIMARY_NAME=${selected[0]}
+    PRIMARY_VENV=$(venv_dir "$PRIMARY_NAME")
+    local primary_label="venv $PRIMARY_NAME"
+    mkdir -p "$LOG_DIR"
+    # Two runs in one checkout would share .work/tree, the emulator state and the logs.
+    wait_for_lock "$WORK_DIR/.test.lock" "scripts/test.sh"
+    rm -f "$LOG_DIR"/*.log "$LOG_DIR"/bg-*
+    export NO_COLOR=1 ANSIBLE_NOCOLOR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    PYBIN=$(make_pybin)
+
+    log "repo: $REPO_ROOT; venvs: ${selected[*]}; steps: $(for s in "${ALL_STEPS[@]}"; do [[ -n ${want[$s]:-} ]] && printf '%s ' "$s"; done)"
+
+    # Venvs: the primary one in the foreground, the others side by side.
+    for name in "${selected[@]:1}"; do
+        start_background "venv $name" ensure_venv "$name" "${VENV_PYTHON[$name]}"
+    done
+    run_step "$primary_label" step_venv "$PRIMARY_NAME" "${VENV_PYTHON[$PRIMARY_NAME]}"
+    for name in "${selected[@]:1}"; do
+        run_step "venv $name" step_venv_collect "$name"
+    done
+
+    if [[ -n ${want[build]:-} ]]; then
+        if passed "$primary_label"; then
+            run_step build step_build "$PRIMARY_VENV"
+        else
+            skip_step build "$primary_label failed"
+        fi
+    fi
+    if [[ -n ${want[doc]:-} ]]; then
+        if passed build; then
+            run_step doc step_doc "$PRIMARY_VENV"
+        else
+            skip_step doc "build failed"
+        fi
+    fi
+    if [[ -n ${want[tree]:-} ]]; then
+        run_step tree step_tree
+    fi
+    if [[ -n ${want[emulator]:-} ]]; then
+        if passed tree "$primary_label"; then
+            run_step emulator step_emulator "$PRIMARY_VENV"
+        else
+            skip_step emulator "tree or $primary_label failed"
+        fi
+    fi
+
+    # sanity and units (CPU-bound) one venv after the other.
+    for name in "${selected[@]}"; do
+        venv=$(venv_dir "$name")
+        version=${VENV_PYTHON[$name]}
+        for step in sanity units; do
+            [[ -n ${want[$step]:-} ]] || continue
+            if passed "venv $name" tree; then
+                run_step "$step $name" "step_$step" "$venv" "$version"
+            else
+                skip_step "$step $name" "venv $name or tree failed"
+            fi
+        done
+    done
+
+    # integration (mostly waiting on timers): the other venvs in the background, each with its own tree
+    # and emulator, while the primary one runs in the foreground; --serial runs them in turn.
+    local background=()
+    for name in "${INTEGRATION_NAMES[@]}"; do
+        venv=$(venv_dir "$name")
+        version=${VENV_PYTHON[$name]}
+        if ! passed "venv $name" tree; then
+            skip_step "integration $name" "venv $name or tree failed"
+        elif ! passed emulator; then
+            skip_step "integration $name" "emulator failed"
+        elif [[ $PARALLEL == 1 && $name != "$PRIMARY_NAME" ]]; then
+            start_background "integration $name" step_integration "$venv" "$version" "$name"
+            background+=("$name")
+        fi
+    done
+    for name in "${INTEGRATION_NAMES[@]}"; do
+        if [[ $PARALLEL == 1 && $name != "$PRIMARY_NAME" ]] || [[ -n ${STEP_STATUS["integration $name"]:-} ]]; then
+            continue
+        fi
+        run_step "integration $name" step_integration "$(venv_dir "$name")" "${VENV_PYTHON[$name]}" "$name"
+    done
+    for name in "${background[@]}"; do
+        run_step "integration $name" collect_background "integration $name"
+    done
+
+    if [[ -n ${want[lint]:-} ]]; then
+        if passed tree "$primary_label"; then
+            run_step ansible-lint step_lint "$PRIMARY_VENV"
+        else
+            skip_step ansible-lint "tree or $primary_label failed"
+        fi
+    fi
+    if [[ -n ${want[changelog]:-} ]]; then
+        if passed tree "$primary_label"; then
+            run_step changelog step_changelog "$PRIMARY_VENV"
+        else
+            skip_step changelog "tree or $primary_label failed"
+        fi
+    fi
+
+    # Stop the emulators now rather than in the EXIT trap, so "N passed, M failed" stays the last line.
+    stop_emulator_if_running
+    print_summary
+}
+
+RUN_START=$(now_us)
+PRIMARY_NAME=''
+PRIMARY_VENV=''
+PARALLEL=1
+INTEGRATION_NAMES=()
+BACKGROUND_PIDS=()
+PYBIN=''
+main "$@"
