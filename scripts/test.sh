@@ -70,10 +70,21 @@ run_step() {
     STEP_NOTE_FILE=$LOG_DIR/.note
     STEP_DURATION_FILE=$LOG_DIR/.duration
     rm -f "$STEP_NOTE_FILE" "$STEP_DURATION_FILE"
-    set +e
-    (set -e; "$@") 2>&1 | filter_noise | tee "$log_file"
-    rc=${PIPESTATUS[0]}
-    set -e
+    # The step runs as a background job that we wait for: bash runs a trap only once the foreground
+    # command has finished, but `wait` returns at once on a signal, so a TERM from CI stops a step
+    # that takes minutes right away (cleanup kills it).
+    rm -f "$LOG_DIR/.rc"
+    (
+        {
+            set +e
+            (set -e; "$@")
+            echo "$?" >"$LOG_DIR/.rc"
+        } 2>&1 | filter_noise | tee "$log_file"
+    ) &
+    RUNNING_STEP_PID=$!
+    wait "$RUNNING_STEP_PID" || true
+    RUNNING_STEP_PID=''
+    rc=$(cat "$LOG_DIR/.rc" 2>/dev/null || echo 1)
     note=$(cat "$STEP_NOTE_FILE" 2>/dev/null || true)
     duration=$(cat "$STEP_DURATION_FILE" 2>/dev/null || true)
     [[ $duration =~ ^[0-9]+$ ]] || duration=$(($(now_us) - start))
@@ -405,7 +416,7 @@ kill_tree() {
 cleanup() {
     local rc=$? pid
     trap - INT TERM
-    for pid in "${BACKGROUND_PIDS[@]}"; do
+    for pid in ${RUNNING_STEP_PID:-} "${BACKGROUND_PIDS[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
             kill_tree "$pid"
         fi
@@ -598,5 +609,6 @@ PRIMARY_VENV=''
 PARALLEL=1
 INTEGRATION_NAMES=()
 BACKGROUND_PIDS=()
+RUNNING_STEP_PID=''
 PYBIN=''
 main "$@"
