@@ -8,7 +8,7 @@
 # one); the end is a PASS/FAIL table and one line "N passed, M failed". Exit status 0 only if all passed.
 #
 # Usage: scripts/test.sh [--only STEP[,STEP...]] [--python 3.11|3.13] [--fast] [--serial] [--help]
-#   steps: venv build doc tree emulator sanity units integration lint changelog
+#   steps: venv build doc tree emulator sanity units integration lint changelog docs importer emulator-tests
 #   --fast    skip the newest-core venv (Python 3.13)
 #   --serial  run the two venvs' integration tests one after the other instead of side by side
 #   VERBOSE=1  pass -v to ansible-test;  RELOCK=1  re-resolve and rewrite scripts/requirements/*.constraints.txt
@@ -20,7 +20,7 @@ set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-readonly ALL_STEPS=(venv build doc tree emulator sanity units integration lint changelog)
+readonly ALL_STEPS=(venv build doc tree emulator sanity units integration lint changelog docs importer emulator-tests)
 # venv name -> Python version; the order is the run order, the first selected one is the "primary"
 # venv (build, doc, emulator, lint, changelog use it).
 readonly VENV_NAMES=(core219-py311 corelatest-py313)
@@ -393,6 +393,27 @@ step_lint() {
         ansible-lint --profile production --offline --nocolor)
 }
 
+# antsibull-docs: module, role and extra docs (semantic markup, references) as the docs site builds them.
+step_docs() {
+    local venv=$1
+    (cd "$TREE" && with_venv "$venv" antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs . &&
+        log "antsibull-docs lint-collection-docs: no findings")
+}
+
+# galaxy-importer on the built tarball, in its own venv (scripts/gates/galaxy-importer.sh fails on any WARNING line).
+step_importer() {
+    local tarball
+    tarball=$(find "$DIST_DIR" -maxdepth 1 -name "${COLLECTION_NAMESPACE}-${COLLECTION_NAME}-*.tar.gz" | sort | tail -n 1)
+    [[ -n $tarball ]] || die "no built collection in ${DIST_DIR#"$REPO_ROOT"/}"
+    "$REPO_ROOT/scripts/gates/galaxy-importer.sh" "$tarball"
+}
+
+# The emulator's own tests (it is a component the integration tests rely on).
+step_emulator_tests() {
+    local venv=$1
+    (cd "$TREE" && with_venv "$venv" python -m pytest -q -p no:cacheprovider tests/emulator)
+}
+
 step_changelog() {
     local venv=$1
     (cd "$TREE" && with_venv "$venv" antsibull-changelog lint &&
@@ -468,9 +489,9 @@ main() {
         for step in "${ALL_STEPS[@]}"; do want[$step]=1; done
     fi
     # Prerequisites come along automatically.
-    if [[ -n ${want[doc]:-} ]]; then want[build]=1; fi
+    if [[ -n ${want[doc]:-} || -n ${want[importer]:-} ]]; then want[build]=1; fi
     if [[ -n ${want[integration]:-} ]]; then want[emulator]=1; fi
-    for step in sanity units integration lint changelog emulator; do
+    for step in sanity units integration lint changelog emulator docs emulator-tests; do
         if [[ -n ${want[$step]:-} ]]; then want[tree]=1; fi
     done
 
@@ -595,6 +616,28 @@ main() {
             run_step changelog step_changelog "$PRIMARY_VENV"
         else
             skip_step changelog "tree or $primary_label failed"
+        fi
+    fi
+
+    if [[ -n ${want[docs]:-} ]]; then
+        if passed tree "$primary_label"; then
+            run_step docs step_docs "$PRIMARY_VENV"
+        else
+            skip_step docs "tree or $primary_label failed"
+        fi
+    fi
+    if [[ -n ${want[emulator-tests]:-} ]]; then
+        if passed tree "$primary_label"; then
+            run_step emulator-tests step_emulator_tests "$PRIMARY_VENV"
+        else
+            skip_step emulator-tests "tree or $primary_label failed"
+        fi
+    fi
+    if [[ -n ${want[importer]:-} ]]; then
+        if passed build; then
+            run_step galaxy-importer step_importer
+        else
+            skip_step galaxy-importer "build failed"
         fi
     fi
 
