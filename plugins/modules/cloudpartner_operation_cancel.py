@@ -20,16 +20,6 @@ description:
     it really asked for a cancel, and C(ok) when nothing runs or a cancellation is already under way.
   - After an accepted cancel (HTTP 202) it can wait until the operation ends, polling the location the service returns.
 options:
-  publisher_id:
-    description:
-      - Publisher ID, for example V(contoso). Letters, digits, V(-), V(_) and V(.) only.
-    type: str
-    required: true
-  offer_id:
-    description:
-      - Offer ID. Letters, digits, V(-), V(_) and V(.) only.
-    type: str
-    required: true
   operation_id:
     description:
       - GUID of the operation to cancel. When set, only this operation is cancelled;
@@ -60,6 +50,7 @@ options:
     default: 10
 extends_documentation_fragment:
   - azure_marketplace.cloudpartner.connection
+  - azure_marketplace.cloudpartner.offer
   - azure_marketplace.cloudpartner.attributes
   - azure_marketplace.cloudpartner.attributes.action_group
 attributes:

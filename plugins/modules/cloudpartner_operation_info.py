@@ -18,16 +18,6 @@ description:
   - Use it to see what is running before cancelling it with M(azure_marketplace.cloudpartner.cloudpartner_operation_cancel).
   - Read-only; it never changes anything.
 options:
-  publisher_id:
-    description:
-      - Publisher ID, for example V(contoso). Letters, digits, V(-), V(_) and V(.) only.
-    type: str
-    required: true
-  offer_id:
-    description:
-      - Offer ID. Letters, digits, V(-), V(_) and V(.) only.
-    type: str
-    required: true
   operation_id:
     description:
       - GUID of one operation. When set, RV(operations) holds that operation only, as
@@ -40,6 +30,7 @@ options:
     type: str
 extends_documentation_fragment:
   - azure_marketplace.cloudpartner.connection
+  - azure_marketplace.cloudpartner.offer
   - azure_marketplace.cloudpartner.attributes
   - azure_marketplace.cloudpartner.attributes.action_group
   - azure_marketplace.cloudpartner.attributes.check_mode_read_only

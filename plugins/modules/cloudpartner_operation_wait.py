@@ -22,11 +22,6 @@ description:
     The role C(azure_marketplace.cloudpartner.operation_cancel) does exactly that.
   - Read-only; it never changes anything.
 options:
-  publisher_id:
-    description:
-      - Publisher ID, for example V(contoso). Letters, digits, V(-), V(_) and V(.) only.
-    type: str
-    required: true
   operations:
     description:
       - The operations to wait for.
@@ -63,6 +58,7 @@ options:
     default: 10
 extends_documentation_fragment:
   - azure_marketplace.cloudpartner.connection
+  - azure_marketplace.cloudpartner.offer.publisher
   - azure_marketplace.cloudpartner.attributes
   - azure_marketplace.cloudpartner.attributes.action_group
   - azure_marketplace.cloudpartner.attributes.check_mode_read_only
