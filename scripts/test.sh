@@ -279,6 +279,17 @@ step_doc() {
             log "ansible-doc $module: OPTIONS, EXAMPLES and RETURN rendered ($(wc -l <<<"$out") lines)"
         fi
     done
+    for role in "$installed"/roles/*/; do
+        role=$(basename "$role")
+        if out=$(ANSIBLE_COLLECTIONS_PATH=$INSTALL_DIR "$venv/bin/ansible-doc" -t role "$COLLECTION_NAMESPACE.$COLLECTION_NAME.$role" 2>&1) &&
+            grep -qi "^options" <<<"$out" && ! grep -qE '^\[(WARNING|ERROR)\]' <<<"$out"; then
+            log "ansible-doc -t role $role: entry point and options rendered ($(wc -l <<<"$out") lines)"
+        else
+            log "$out"
+            log "FAIL: ansible-doc -t role $role"
+            failed=1
+        fi
+    done
     return "$failed"
 }
 
