@@ -157,6 +157,18 @@ step_venv() {
 
 # Background steps. A cold venv takes about a minute (downloads, bytecode), an integration run
 # several minutes of mostly waiting on the emulator's timers: run those side by side.
+# ansible-test integration creates $HOME/.ansible/test/id_rsa on first use, without a lock: two runs
+# started together on a fresh HOME (CI) race, and the loser fails with "id_rsa already exists".
+# Create it once, with the same command ansible-test uses, before the parallel runs.
+ensure_ansible_test_ssh_key() {
+    local key=$HOME/.ansible/test/id_rsa
+    if [[ ! -f $key || ! -f $key.pub ]]; then
+        mkdir -p "$(dirname "$key")"
+        rm -f "$key" "$key.pub"
+        ssh-keygen -m PEM -q -t rsa -N '' -f "$key"
+    fi
+}
+
 # start_background LABEL COMMAND...: start the step now; collect_background LABEL (through run_step)
 # waits for it, replays its output and reports its own duration and note.
 background_base() {
@@ -593,6 +605,9 @@ main() {
     # integration (mostly waiting on timers): the other venvs in the background, each with its own tree
     # and emulator, while the primary one runs in the foreground; --serial runs them in turn.
     local background=()
+    if [[ ${#INTEGRATION_NAMES[@]} -gt 0 ]]; then
+        ensure_ansible_test_ssh_key
+    fi
     for name in "${INTEGRATION_NAMES[@]}"; do
         venv=$(venv_dir "$name")
         version=${VENV_PYTHON[$name]}
