@@ -57,20 +57,23 @@ class CancelRequest:
         return {"metadata": {"notification-emails": ",".join(self.notification_emails)}}
 
 
-def list_submissions(client: CloudPartnerClient, offer: OfferRef, status: t.Optional[str] = None, retries: t.Optional[int] = None) -> list:
-    body = client.get_json(f"{offer.path}/submissions/", retries=retries, status=status)
+def submissions_from(body: t.Any, offer: OfferRef) -> list:
     if not isinstance(body, list):
         raise ResponseFormatError(f"The submissions list of offer {offer} is not a JSON array.")
     return body
 
 
-def running_submission(client: CloudPartnerClient, offer: OfferRef, retries: t.Optional[int] = None) -> t.Optional[dict]:
+def list_submissions(client: CloudPartnerClient, offer: OfferRef, status: t.Optional[str] = None) -> list:
+    return submissions_from(client.get_json(f"{offer.path}/submissions/", status=status), offer)
+
+
+def running_submission(client: CloudPartnerClient, offer: OfferRef) -> t.Optional[dict]:
     """The submission in progress, if any. The status filter is only a hint to the service: filter here too."""
-    return next((item for item in list_submissions(client, offer, status="running", retries=retries) if waiting.is_running_submission(item)), None)
+    return next((item for item in list_submissions(client, offer, status="running") if waiting.is_running_submission(item)), None)
 
 
-def get_operation(client: CloudPartnerClient, offer: OfferRef, operation_id: str, retries: t.Optional[int] = None) -> dict:
-    body = client.get_json(f"{offer.path}/operations/{operation_id}", retries=retries)
+def get_operation(client: CloudPartnerClient, offer: OfferRef, operation_id: str) -> dict:
+    body = client.get_json(f"{offer.path}/operations/{operation_id}")
     return waiting.single_operation(body, f"Operation {operation_id} of offer {offer}")
 
 
@@ -210,9 +213,7 @@ class _Canceller:
     def _wait_on_submissions(self, operation_id: str, partial: dict) -> waiting.WaitOutcome:
         def fetch() -> waiting.Polled:
             response = self.client.request("GET", self.client.url(f"{self.offer.path}/submissions/"), retries=0)
-            submissions = response.json()
-            if not isinstance(submissions, list):
-                raise ResponseFormatError(f"The submissions list of offer {self.offer} is not a JSON array.")
+            submissions = submissions_from(response.json(), self.offer)
             match = next((item for item in submissions if isinstance(item, dict) and _same_id(item.get("id"), operation_id)), None)
             return waiting.Polled(match, response.retry_after)
 
@@ -259,10 +260,6 @@ class InfoRequest:
         )
 
 
-def _normalised(value: t.Any) -> str:
-    return "".join(char for char in value.lower() if char not in " -_") if isinstance(value, str) else ""
-
-
 def read_operations(client: CloudPartnerClient, request: InfoRequest, check_mode: bool, warn: Warn) -> dict:
     """The operations of an offer: one by id, or the submissions list, optionally filtered by state."""
     if request.operation_id:
@@ -270,8 +267,8 @@ def read_operations(client: CloudPartnerClient, request: InfoRequest, check_mode
     submissions = list_submissions(client, request.offer, status=request.status)
     if request.status:
         # The filter is only a hint to the service (its name differs between clients): apply it here too.
-        wanted = _normalised(request.status)
-        submissions = [item for item in submissions if isinstance(item, dict) and _normalised(item.get("submissionState")) == wanted]
+        wanted = waiting.normalise_state(request.status)
+        submissions = [item for item in submissions if isinstance(item, dict) and waiting.normalise_state(item.get("submissionState")) == wanted]
     return {"changed": False, "operations": submissions}
 
 

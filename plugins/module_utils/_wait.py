@@ -38,23 +38,24 @@ _STATES = {
 }
 
 
+def normalise_state(value: t.Any) -> str:
+    """A state as the service spells it, lower case without spaces, '-' and '_' ("" for non-strings)."""
+    return "".join(char for char in value.lower() if char not in " -_") if isinstance(value, str) else ""
+
+
 def classify(status: t.Any) -> str:
     """Map a status as the service spells it to RUNNING, SUCCEEDED, CANCELLED or FAILED.
 
     Case, spaces, '-' and '_' are ignored. Anything unknown counts as still running:
     waiting longer is safer than declaring an end that did not happen.
     """
-    if not isinstance(status, str):
-        return RUNNING
-    key = "".join(char for char in status.lower() if char not in " -_")
-    return _STATES.get(key, RUNNING)
+    return _STATES.get(normalise_state(status), RUNNING)
 
 
 def is_running_submission(submission: t.Any) -> bool:
     if not isinstance(submission, dict):
         return False
-    state = submission.get("submissionState")
-    return isinstance(state, str) and "".join(char for char in state.lower() if char not in " -_") in ("running", "inprogress")
+    return normalise_state(submission.get("submissionState")) in ("running", "inprogress")
 
 
 def single_operation(body: t.Any, where: str) -> dict:
