@@ -28,7 +28,9 @@ options:
     description:
       - A ready bearer token for C(https://cloudpartner.azure.com). When given, no token is requested
         and O(tenant_id), O(client_id) and O(client_secret) are ignored.
-      - A given token cannot be renewed; if it expires during a long wait the task fails.
+      - Whitespace around the token (a trailing newline from a file or a vault) is dropped. A token with whitespace,
+        control or non-ASCII characters inside is refused before any request, and the message does not show it.
+      - A given token is never renewed; if the service rejects it (for example because it expired during a long wait) the task fails.
       - If not set, the environment variable E(CLOUDPARTNER_ACCESS_TOKEN) is used.
     type: str
   tenant_id:
@@ -49,59 +51,78 @@ options:
   authority_host:
     description:
       - Entra ID login host that issues the token, HTTPS only; the authority is C(<authority_host>/<tenant_id>).
-      - Change it for sovereign clouds, for example V(https://login.microsoftonline.us).
+        A trailing slash is accepted.
+      - Its OpenID configuration and token requests are retried like API requests (see O(retries)), and never follow a redirect.
       - If not set, the environment variables E(CLOUDPARTNER_AUTHORITY_HOST) and E(AZURE_AUTHORITY_HOST) are used, in this order.
     type: str
     default: https://login.microsoftonline.com
   validate_certs:
     description:
       - Whether to verify TLS certificates of the API and of the authority.
-      - V(false) turns verification off even when E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) is set. Use it only for test servers.
+      - V(false) turns verification off for both, even when E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) is set,
+        and then no token is kept in the token cache (see O(token_cache)). Use it only for test servers; prefer O(ca_path).
+      - If not set, the environment variable E(CLOUDPARTNER_VALIDATE_CERTS) is used.
     type: bool
     default: true
   ca_path:
     description:
       - PEM file of CA certificates used to verify the API and the authority.
-      - It wins over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE); proxy variables such as E(HTTPS_PROXY) and E(NO_PROXY) keep working.
+      - It wins over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE).
+      - If not set, the environment variable E(CLOUDPARTNER_CA_PATH) is used.
     type: path
   timeout:
     description:
-      - Seconds to wait for one HTTP request to be answered.
+      - Seconds one HTTP request may take as a whole, from connecting to the last byte of the answer;
+        a server that sends its answer slowly does not stretch it. Answers larger than 8 MiB are refused.
+      - If not set, the environment variable E(CLOUDPARTNER_TIMEOUT) is used.
     type: int
     default: 30
   retries:
     description:
-      - How many times a request is retried after HTTP 429, 500, 502, 503 or 504 or a connection error,
-        with exponential backoff and jitter. A C(Retry-After) header sent by the service is honoured.
+      - How many times a request to the API or to the authority is retried after HTTP 429, 500, 502, 503 or 504,
+        a connection error or a timeout, with exponential backoff and jitter. A C(Retry-After) header is honoured.
+        TLS errors, redirects and other HTTP errors are not retried.
+      - If not set, the environment variable E(CLOUDPARTNER_RETRIES) is used.
     type: int
     default: 5
   token_cache:
     description:
-      - Keep tokens obtained with client credentials in a file, so that the following tasks of a play, and parallel forks,
-        reuse one token instead of each requesting its own (every module run is a new process).
-      - A cached token is used while it stays valid for more than 5 minutes, and only by tasks with the same
-        O(authority_host), O(tenant_id), O(client_id) and O(client_secret). A token rejected with HTTP 401 is replaced.
-      - The file holds bearer tokens. It is written with mode C(0600) in a directory of mode C(0700), and ignored if others can read it.
-      - Has no effect with O(access_token).
+      - Keep tokens obtained with client credentials on disk between tasks, so that the following tasks of a play, and
+        parallel forks, reuse one token instead of each requesting its own (every module run is a new process).
+      - What is kept, in C(azure_marketplace.cloudpartner/tokens.json) under the cache home (see O(token_cache_dir)), is the
+        bearer token for C(https://cloudpartner.azure.com) with its expiry, per authority and client ID. It is used while it
+        stays valid for more than 5 minutes, and removed after it expired on the next write; nothing is kept for longer than 24 hours.
+        No secret and no hash of the secret is kept.
+      - The directory is created by the module with mode C(0700) and the file with mode C(0600), so only the same Unix user
+        can read them (but any process of that user can, including other playbooks run by the same account).
+        The module never changes the mode or owner of anything; when the directory is not the user's own C(0700)
+        directory, or no absolute cache home can be found, nothing is kept.
+      - Nothing is kept with O(access_token) or with O(validate_certs=false).
       - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE) is used.
     type: bool
     default: true
-  token_cache_path:
+  token_cache_dir:
     description:
-      - File of the token cache, see O(token_cache).
-      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE_PATH) is used, then
-        C(ansible-azure_marketplace-cloudpartner/tokens.json) under E(XDG_CACHE_HOME) or C(~/.cache).
+      - Absolute directory (the cache home) under which the module keeps its private directory
+        C(azure_marketplace.cloudpartner) for the token cache, see O(token_cache).
+      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE_DIR) is used, then E(XDG_CACHE_HOME)
+        and C(~/.cache) when they are absolute paths.
     type: path
 notes:
   - Credentials are tried in this order. O(access_token) when set; otherwise O(tenant_id), O(client_id) and O(client_secret)
     through the MSAL client-credentials flow with scope C(https://cloudpartner.azure.com/.default).
     An explicit option always beats an environment variable, and E(CLOUDPARTNER_*) variables beat E(AZURE_*) ones.
-    An environment variable set to an empty value counts as not set.
+    An environment variable set to an empty value counts as not set, and does not hide the variables after it.
   - E(AZURE_TENANT), E(AZURE_CLIENT_ID) and E(AZURE_SECRET) are what the AWX / Automation Platform
     C(Microsoft Azure Resource Manager) credential injects, so that credential works as is.
+  - The bearer token is sent only to the scheme, host and port of O(api_url); redirects are never followed, for the API
+    and for the authority. After the service rejects a token (HTTP 401), a task requests at most one fresh token.
+  - A plain C(http://) (loopback) O(api_url) is never reached through a proxy. For HTTPS, the proxy variables
+    E(HTTPS_PROXY) and E(NO_PROXY) are honoured. C(~/.netrc) is never used.
+  - Text from the service that reaches a message or a warning is masked like every secret and shortened.
   - Environment variables are read on the host that runs the module; run these modules on V(localhost).
 requirements:
-  - python >= 3.11
-  - requests
-  - msal (only when a token is requested with client credentials)
+  - python 3.11, 3.12 or 3.13
+  - requests >= 2.32.4
+  - msal >= 1.31.0 (only when a token is requested with client credentials)
 """

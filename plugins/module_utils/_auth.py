@@ -7,8 +7,9 @@
 FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release.
 
 MSAL is imported only when a token has to be requested, so tasks that are given a
-token never pay for the import. Every token obtained is handed to ``register_secret``
-(the module's ``no_log_values``) before anything else can see it.
+token (or find one in the token cache) never pay for the import. Every token obtained is
+handed to ``register_secret`` (the module's ``no_log_values``) before anything else can see it.
+A task renews a token at most once (after a 401), never once per request.
 """
 
 from __future__ import annotations
@@ -19,10 +20,25 @@ import traceback
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import backoff_delay
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
+    AuthenticationError,
+    CloudPartnerError,
+    MissingLibraryError,
+    TransportError,
+)
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import (
+    MAX_RETRY_AFTER,
+    RETRYABLE_STATUSES,
+    backoff_delay,
+    last_answer,
+)
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import ConnectionOptions
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
+
+try:
+    import requests
+except ImportError:  # reported by _http.require_requests before any token is requested
+    requests = None  # type: ignore[assignment]
 
 SCOPE = "https://cloudpartner.azure.com/.default"
 
@@ -55,6 +71,10 @@ _AADSTS_HINTS = {
 }
 
 RegisterSecret = t.Callable[[str], None]
+Warn = t.Callable[[str], None]
+
+# How long a task waits for a parallel task (fork) that is requesting the same token.
+CACHE_LOCK_WAIT = 5.0
 
 
 def import_msal() -> t.Any:
@@ -72,12 +92,6 @@ def import_msal() -> t.Any:
 class GivenToken:
     """A bearer token supplied by the user. It cannot be renewed."""
 
-    can_refresh = False
-    rejected_note = (
-        "The given access_token was rejected; it may have expired. "
-        "Supply a fresh token, or use tenant_id, client_id and client_secret so that the module can renew it."
-    )
-
     def __init__(self, access_token: str, register_secret: RegisterSecret) -> None:
         register_secret(access_token)
         self._access_token = access_token
@@ -85,14 +99,19 @@ class GivenToken:
     def token(self) -> str:
         return self._access_token
 
-    def refresh(self) -> str:
-        raise AuthenticationError(f"The service answered HTTP 401. {self.rejected_note}")
+    def renew(self) -> bool:
+        return False
+
+    @staticmethod
+    def rejection_note() -> str:
+        return (
+            "The given access_token was rejected; it may have expired. "
+            "Supply a fresh token, or use tenant_id, client_id and client_secret so that the module can renew it."
+        )
 
 
 class ClientCredentialsToken:
-    """Tokens from MSAL's client-credentials flow, requested on first use."""
-
-    can_refresh = True
+    """Tokens from MSAL's client-credentials flow, requested on first use, renewed at most once."""
 
     def __init__(
         self,
@@ -111,34 +130,42 @@ class ClientCredentialsToken:
         self._http_cache: dict = {}
         self._app: t.Any = None
         self._access_token: t.Optional[str] = None
-        self.token_requests = 0
+        self._renewed = False
 
     @property
     def authority(self) -> str:
         return f"{self._options.authority_host}/{self._options.tenant_id}"
-
-    @property
-    def _cache_key(self) -> str:
-        return cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE, t.cast(str, self._options.client_secret))
 
     def token(self) -> str:
         if self._access_token is None:
             self._access_token = self._cached_or_acquired()
         return self._access_token
 
-    def refresh(self) -> str:
+    def renew(self) -> bool:
+        if self._renewed:
+            return False
+        self._renewed = True
         if self._app is not None:
             # Drop what MSAL cached so that it asks Entra ID for a new token.
             self._app.remove_tokens_for_client()
         self._access_token = self._acquire()
-        return self._access_token
+        return True
+
+    def rejection_note(self) -> str:
+        return (
+            "The service rejected a freshly requested token too: check that the service principal was added to the "
+            "publisher account and that the token is for https://cloudpartner.azure.com."
+            if self._renewed
+            else "The token was rejected."
+        )
 
     def _cached_or_acquired(self) -> str:
         if self._cache is None:
             return self._acquire()
-        with self._cache.locked():
-            # Checked under the lock: a parallel task may have just stored a token.
-            cached = self._cache.get(self._cache_key)
+        key = cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE)
+        # Under the lock (when it could be had quickly), so that parallel forks request one token.
+        with self._cache.locked(wait=CACHE_LOCK_WAIT):
+            cached = self._cache.get(key)
             if cached:
                 self._register_secret(cached)
                 return cached
@@ -148,66 +175,78 @@ class ClientCredentialsToken:
         if self._app is None:
             msal = import_msal()
             kwargs: dict[str, t.Any] = {}
-            host = (urlsplit(self._options.authority_host).hostname or "").lower()
-            if host not in KNOWN_AUTHORITY_HOSTS:
+            if authority_hostname(self._options.authority_host) not in KNOWN_AUTHORITY_HOSTS:
                 kwargs["instance_discovery"] = False
-            try:
-                self._app = msal.ConfidentialClientApplication(
-                    self._options.client_id,
-                    client_credential=self._options.client_secret,
-                    authority=self.authority,
-                    http_client=self._session,
-                    http_cache=self._http_cache,
-                    **kwargs,
-                )
-            except ValueError as exc:
-                raise AuthenticationError(f"Cannot use the authority {self.authority}: {self._safe(str(exc))} Check authority_host and tenant_id.") from None
-            except Exception as exc:  # pylint: disable=broad-exception-caught
-                # requests' connection and TLS errors while MSAL reads the authority's metadata.
-                raise AuthenticationError(
-                    f"Cannot reach the authority {self.authority}: {type(exc).__name__}. Check authority_host, ca_path and proxies."
-                ) from None
+            # The constructor reads the authority's OpenID configuration: a network request.
+            self._app = msal.ConfidentialClientApplication(
+                self._options.client_id,
+                client_credential=self._options.client_secret,
+                authority=self.authority,
+                http_client=self._session,
+                http_cache=self._http_cache,
+                **kwargs,
+            )
         return self._app
 
     def _acquire(self) -> str:
-        """One token from Entra ID, retrying transient failures like any API request (``retries``)."""
-        app = self._application()
+        """One token from Entra ID; transient failures (discovery included) are retried like API requests."""
         attempt = 0
         while True:
-            self.token_requests += 1
-            failure: t.Optional[str] = None
-            result: t.Any = None
-            try:
-                result = app.acquire_token_for_client(scopes=[SCOPE])
-            except Exception as exc:  # pylint: disable=broad-exception-caught
-                # Connection and TLS errors, and MSAL's MsalServiceError for unreadable 5xx answers.
-                detail = self._safe(str(exc)).splitlines()[0][:200] if str(exc).strip() else "no details"
-                failure = f"{type(exc).__name__}: {detail}"
-            token = result.get("access_token") if isinstance(result, dict) else None
-            if token:
-                self._register_secret(token)
-                if self._cache is not None:
-                    self._cache.put(self._cache_key, token, result.get("expires_in"))
-                return token
-            if attempt >= self._options.retries or not self._transient(result, failure):
-                break
+            failure = self._attempt()
+            if isinstance(failure, str):
+                return failure
+            transient, retry_after = failure.transient, failure.retry_after
+            if not transient or attempt >= self._options.retries:
+                retried = f" Gave up after {attempt} retries." if attempt else ""
+                raise AuthenticationError(failure.message + retried)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                raise AuthenticationError(f"{failure.message} Entra ID asked to retry after {retry_after:.0f} seconds.")
             self._http_cache.clear()
-            self._sleep(backoff_delay(attempt))
+            self._sleep(retry_after if retry_after is not None else backoff_delay(attempt))
             attempt += 1
-        retried = f" Gave up after {attempt} retries." if attempt else ""
-        if failure is not None:
-            raise AuthenticationError(f"The token request to {self.authority} failed: {failure}.{retried} Check authority_host, ca_path and proxies.")
-        raise AuthenticationError(self._describe_failure(result if isinstance(result, dict) else {}) + retried)
 
-    @staticmethod
-    def _transient(result: t.Any, failure: t.Optional[str]) -> bool:
-        if failure is not None:
-            return True
-        if not isinstance(result, dict):
-            return False
+    def _attempt(self) -> t.Union[str, "_Failure"]:
+        """A token, or why there is none."""
+        try:
+            app = self._application()
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return self._exception_failure(exc, f"Cannot use the authority {self.authority}", "Check authority_host and tenant_id.")
+        try:
+            result = app.acquire_token_for_client(scopes=[SCOPE])
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return self._exception_failure(exc, f"The token request to {self.authority} failed", "Check authority_host, ca_path and proxies.")
+        token = result.get("access_token") if isinstance(result, dict) else None
+        if isinstance(token, str) and token:
+            self._register_secret(token)
+            if self._cache is not None:
+                self._cache.put(cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE), token, result.get("expires_in"))
+            return token
+        result = result if isinstance(result, dict) else {}
+        status, retry_after = last_answer(self._session)
         codes = {str(code) for code in result.get("error_codes") or []}
         # AADSTS90033: "A transient error has occurred"; the OAuth errors below say "try again".
-        return result.get("error") in ("temporarily_unavailable", "server_error") or "90033" in codes
+        transient = status in RETRYABLE_STATUSES or result.get("error") in ("temporarily_unavailable", "server_error") or "90033" in codes
+        return _Failure(self._describe_failure(result), transient, retry_after if transient else None)
+
+    def _exception_failure(self, exc: Exception, what: str, advice: str) -> "_Failure":
+        if isinstance(exc, CloudPartnerError):
+            # Raised by the session itself: a redirect, an oversized answer.
+            return _Failure(f"{what}: {exc.message}", isinstance(exc, TransportError) and exc.retryable)
+        status, retry_after = last_answer(self._session)
+        if requests is not None and isinstance(exc, requests.exceptions.SSLError):
+            return _Failure(f"{what}: TLS error: {self._first_line(exc)} Check ca_path, or validate_certs for test servers.", False)
+        if requests is not None and isinstance(exc, requests.exceptions.HTTPError):
+            code = exc.response.status_code if exc.response is not None else status
+            transient = code in RETRYABLE_STATUSES
+            return _Failure(f"{what}: HTTP {code}. {advice}", transient, retry_after if transient else None)
+        if requests is not None and isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return _Failure(f"{what}: {type(exc).__name__}: {self._first_line(exc)} {advice}", True)
+        # ValueError and the rest: MSAL refusing the authority, an unreadable answer, a bug. Retrying would not help.
+        return _Failure(f"{what}: {type(exc).__name__}: {self._first_line(exc)} {advice}", False)
+
+    def _first_line(self, exc: Exception) -> str:
+        lines = self._safe(str(exc)).strip().splitlines()
+        return lines[0] if lines else "no details."
 
     def _describe_failure(self, result: t.Mapping[str, t.Any]) -> str:
         error = result.get("error") or "unknown_error"
@@ -229,8 +268,27 @@ class ClientCredentialsToken:
         return text.replace(secret, "********") if secret else text
 
 
-def token_source(options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret) -> t.Union[GivenToken, ClientCredentialsToken]:
+class _Failure(t.NamedTuple):
+    message: str
+    transient: bool
+    retry_after: t.Optional[float] = None
+
+
+def authority_hostname(authority_host: str) -> str:
+    return (urlsplit(authority_host).hostname or "").lower()
+
+
+def token_source(
+    options: ConnectionOptions, session: t.Any, register_secret: RegisterSecret, warn: Warn
+) -> t.Union[GivenToken, ClientCredentialsToken]:
     if options.access_token:
         return GivenToken(options.access_token, register_secret)
-    cache = TokenCache(options.token_cache_path) if options.token_cache_path else None
+    if options.verify is False and authority_hostname(options.authority_host) in KNOWN_AUTHORITY_HOSTS:
+        warn(
+            "validate_certs is false: TLS is not verified for Entra ID either, so the client secret could reach "
+            "anyone in the network path. Use ca_path for a test server's certificate instead."
+        )
+    # A token obtained without TLS verification is never kept for later tasks.
+    cache_home = options.token_cache_home if options.verify is not False else None
+    cache = TokenCache(cache_home, warn=warn) if cache_home else None
     return ClientCredentialsToken(options, session, register_secret, cache)

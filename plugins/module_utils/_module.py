@@ -12,6 +12,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._auth import token_source
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import CloudPartnerError, MissingLibraryError
@@ -19,6 +20,32 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._ht
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import ConnectionOptions
 
 RequestT = t.TypeVar("RequestT")
+
+# Messages and warnings longer than this are cut in the middle (after masking): the start says
+# what failed, the end carries the hint; server text in between is what gets shortened.
+MAX_SHOWN_CHARACTERS = 2000
+_SHOWN_HEAD = 1400
+_SHOWN_TAIL = 500
+
+
+def shown(text: str, secrets: t.Collection[str]) -> str:
+    """``text`` as it may appear in a message or a warning: every secret masked first, then bounded."""
+    masked = remove_values(text, secrets) if secrets else text
+    if not isinstance(masked, str):
+        masked = str(masked)
+    if len(masked) <= MAX_SHOWN_CHARACTERS:
+        return masked
+    cut = len(masked) - _SHOWN_HEAD - _SHOWN_TAIL
+    return f"{masked[:_SHOWN_HEAD]} [... {cut} characters left out ...] {masked[-_SHOWN_TAIL:]}"
+
+
+def masked_warn(module: AnsibleModule) -> t.Callable[[str], None]:
+    """``module.warn`` with no_log masking: ansible-core 2.19 and later do not mask warnings."""
+
+    def warn(text: str) -> None:
+        module.warn(shown(text, module.no_log_values))
+
+    return warn
 
 
 def run_module(
@@ -30,18 +57,19 @@ def run_module(
 
     All validation happens before the first request, so bad input never causes a partial action.
     """
+    warn = masked_warn(module)
     try:
         require_requests()
         options = ConnectionOptions.from_params(module.params)
         request = parse_request(module.params)
         session = build_session(options.verify, options.timeout)
-        client = CloudPartnerClient(options, token_source(options, session, module.no_log_values.add), session)
-        result = action(client, request, module.check_mode, module.warn)
+        client = CloudPartnerClient(options, token_source(options, session, module.no_log_values.add, warn), session)
+        result = action(client, request, module.check_mode, warn)
     except MissingLibraryError as error:
         module.fail_json(msg=missing_required_lib(error.library), exception=error.import_traceback)
     except CloudPartnerError as error:
-        module.fail_json(msg=error.message, **error.result)
+        module.fail_json(msg=shown(error.message, module.no_log_values), **error.result)
     except Exception as error:  # pylint: disable=broad-exception-caught
-        # Last resort: a clear failure instead of a traceback. fail_json still masks every no_log value.
-        module.fail_json(msg=f"Unexpected error in the collection: {type(error).__name__}: {str(error)[:300]}")
+        # Last resort: a clear failure instead of a traceback.
+        module.fail_json(msg=shown(f"Unexpected error in the collection: {type(error).__name__}: {error}", module.no_log_values))
     module.exit_json(**result)

@@ -13,22 +13,25 @@ fallbacks are listed in precedence order; an explicit option always wins.
 from __future__ import annotations
 
 import dataclasses
-import typing as t
-
 import os
+import typing as t
 
 from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _validation as check
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ValidationError
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import default_path as default_token_cache_path
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import default_cache_home
 
 DEFAULT_API_URL = "https://cloudpartner.azure.com"
 DEFAULT_API_VERSION = "2017-10-31"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_TIMEOUT = 30
+DEFAULT_RETRIES = 5
+DEFAULT_WAIT_TIMEOUT = 900
+DEFAULT_WAIT_SLEEP = 10
 
 
-def env_fallback(*names: str) -> str:
+def nonempty_env_fallback(*names: str) -> str:
     """The first of ``names`` set to a non-empty value.
 
     Unlike ansible's env_fallback, an empty variable (an AWX credential field left blank)
@@ -50,25 +53,35 @@ ENV = {
     "client_id": ["CLOUDPARTNER_CLIENT_ID", "AZURE_CLIENT_ID"],
     "client_secret": ["CLOUDPARTNER_CLIENT_SECRET", "AZURE_SECRET", "AZURE_CLIENT_SECRET"],
     "authority_host": ["CLOUDPARTNER_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"],
+    # So that an AWX custom credential can carry a corporate CA and the transport settings.
+    "validate_certs": ["CLOUDPARTNER_VALIDATE_CERTS"],
+    "ca_path": ["CLOUDPARTNER_CA_PATH"],
+    "timeout": ["CLOUDPARTNER_TIMEOUT"],
+    "retries": ["CLOUDPARTNER_RETRIES"],
     "token_cache": ["CLOUDPARTNER_TOKEN_CACHE"],
-    "token_cache_path": ["CLOUDPARTNER_TOKEN_CACHE_PATH"],
+    "token_cache_dir": ["CLOUDPARTNER_TOKEN_CACHE_DIR"],
 }
 
+
+def _fallback(name: str) -> tuple:
+    return (nonempty_env_fallback, ENV[name])
+
+
 CONNECTION_ARGSPEC: dict[str, dict[str, t.Any]] = {
-    "api_url": {"type": "str", "default": DEFAULT_API_URL, "fallback": (env_fallback, ENV["api_url"])},
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION, "fallback": (env_fallback, ENV["api_version"])},
-    "access_token": {"type": "str", "no_log": True, "fallback": (env_fallback, ENV["access_token"])},
-    "tenant_id": {"type": "str", "fallback": (env_fallback, ENV["tenant_id"])},
-    "client_id": {"type": "str", "fallback": (env_fallback, ENV["client_id"])},
-    "client_secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ENV["client_secret"])},
-    "authority_host": {"type": "str", "default": DEFAULT_AUTHORITY_HOST, "fallback": (env_fallback, ENV["authority_host"])},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
-    "timeout": {"type": "int", "default": 30},
-    "retries": {"type": "int", "default": 5},
-    # Not secrets themselves (a switch and a file name): say so, the sanity heuristic flags "token".
-    "token_cache": {"type": "bool", "default": True, "no_log": False, "fallback": (env_fallback, ENV["token_cache"])},
-    "token_cache_path": {"type": "path", "no_log": False, "fallback": (env_fallback, ENV["token_cache_path"])},
+    "api_url": {"type": "str", "default": DEFAULT_API_URL, "fallback": _fallback("api_url")},
+    "api_version": {"type": "str", "default": DEFAULT_API_VERSION, "fallback": _fallback("api_version")},
+    "access_token": {"type": "str", "no_log": True, "fallback": _fallback("access_token")},
+    "tenant_id": {"type": "str", "fallback": _fallback("tenant_id")},
+    "client_id": {"type": "str", "fallback": _fallback("client_id")},
+    "client_secret": {"type": "str", "no_log": True, "fallback": _fallback("client_secret")},
+    "authority_host": {"type": "str", "default": DEFAULT_AUTHORITY_HOST, "fallback": _fallback("authority_host")},
+    "validate_certs": {"type": "bool", "default": True, "fallback": _fallback("validate_certs")},
+    "ca_path": {"type": "path", "fallback": _fallback("ca_path")},
+    "timeout": {"type": "int", "default": DEFAULT_TIMEOUT, "fallback": _fallback("timeout")},
+    "retries": {"type": "int", "default": DEFAULT_RETRIES, "fallback": _fallback("retries")},
+    # Not secrets themselves (a switch and a directory): say so, the sanity heuristic flags "token".
+    "token_cache": {"type": "bool", "default": True, "no_log": False, "fallback": _fallback("token_cache")},
+    "token_cache_dir": {"type": "path", "no_log": False, "fallback": _fallback("token_cache_dir")},
 }
 
 OFFER_ARGSPEC: dict[str, dict[str, t.Any]] = {
@@ -78,8 +91,8 @@ OFFER_ARGSPEC: dict[str, dict[str, t.Any]] = {
 
 WAIT_ARGSPEC: dict[str, dict[str, t.Any]] = {
     "wait": {"type": "bool", "default": False},
-    "wait_timeout": {"type": "int", "default": 900},
-    "wait_sleep": {"type": "int", "default": 10},
+    "wait_timeout": {"type": "int", "default": DEFAULT_WAIT_TIMEOUT},
+    "wait_sleep": {"type": "int", "default": DEFAULT_WAIT_SLEEP},
 }
 
 
@@ -106,7 +119,7 @@ class ConnectionOptions:
     tenant_id: t.Optional[str] = None
     client_id: t.Optional[str] = None
     client_secret: t.Optional[str] = dataclasses.field(default=None, repr=False)
-    token_cache_path: t.Optional[str] = None
+    token_cache_home: t.Optional[str] = None
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> "ConnectionOptions":
@@ -114,18 +127,19 @@ class ConnectionOptions:
         verify: t.Union[bool, str] = bool(params.get("validate_certs", True))
         if verify and ca_path:
             verify = check.readable_file("ca_path", ca_path)
+        access_token = check.bearer_token("access_token", params["access_token"]) if params.get("access_token") else None
         options = cls(
             api_url=check.base_url("api_url", params.get("api_url") or DEFAULT_API_URL),
             api_version=check.api_version("api_version", params.get("api_version") or DEFAULT_API_VERSION),
             authority_host=check.base_url("authority_host", params.get("authority_host") or DEFAULT_AUTHORITY_HOST, https_only=True),
             verify=verify,
-            timeout=check.positive_int("timeout", params.get("timeout", 30), maximum=3600),
-            retries=check.retry_count("retries", params.get("retries", 5)),
-            access_token=params.get("access_token") or None,
+            timeout=check.positive_int("timeout", params.get("timeout", DEFAULT_TIMEOUT), maximum=3600),
+            retries=check.retry_count("retries", params.get("retries", DEFAULT_RETRIES)),
+            access_token=access_token or None,
             tenant_id=params.get("tenant_id") or None,
             client_id=params.get("client_id") or None,
             client_secret=params.get("client_secret") or None,
-            token_cache_path=(params.get("token_cache_path") or default_token_cache_path()) if params.get("token_cache", True) else None,
+            token_cache_home=_token_cache_home(params),
         )
         options.check_credentials()
         return options
@@ -143,6 +157,16 @@ class ConnectionOptions:
             )
         check.tenant("tenant_id", t.cast(str, self.tenant_id))
         check.guid("client_id", t.cast(str, self.client_id))
+
+
+def _token_cache_home(params: t.Mapping[str, t.Any]) -> t.Optional[str]:
+    """The absolute directory under which the token cache keeps its private directory, or None (no cache)."""
+    if not params.get("token_cache", True):
+        return None
+    explicit = params.get("token_cache_dir")
+    if explicit:
+        return check.absolute_path("token_cache_dir", explicit)
+    return default_cache_home()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +199,6 @@ class WaitOptions:
     def from_params(cls, params: t.Mapping[str, t.Any]) -> "WaitOptions":
         return cls(
             enabled=bool(params.get("wait")),
-            timeout=check.positive_int("wait_timeout", params.get("wait_timeout", 900), maximum=86400),
-            sleep=check.positive_int("wait_sleep", params.get("wait_sleep", 10), maximum=3600),
+            timeout=check.positive_int("wait_timeout", params.get("wait_timeout", DEFAULT_WAIT_TIMEOUT), maximum=86400),
+            sleep=check.positive_int("wait_sleep", params.get("wait_sleep", DEFAULT_WAIT_SLEEP), maximum=3600),
         )

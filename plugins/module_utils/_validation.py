@@ -175,3 +175,23 @@ def readable_file(option: str, value: str) -> str:
 
 def email_list(option: str, values: t.Iterable[str] | None) -> list[str]:
     return [email(option, value) for value in values or []]
+
+
+def bearer_token(option: str, value: str) -> str:
+    """A token for the Authorization header: surrounding whitespace dropped, nothing odd inside.
+
+    The message never shows the value: it is a secret, and a mangled copy would escape masking.
+    """
+    token = value.strip() if isinstance(value, str) else ""
+    if any(not 33 <= ord(char) <= 126 for char in token):
+        raise ValidationError(
+            f"{option} contains whitespace, control or non-ASCII characters inside the token ({len(token)} characters), "
+            "so it cannot be sent in an HTTP header. Its value is not shown. Check how the token was copied."
+        )
+    return token
+
+
+def absolute_path(option: str, value: str) -> str:
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise ValidationError(f"{option} must be an absolute path, not {_shown(str(value))}.")
+    return os.path.normpath(value)

@@ -138,7 +138,7 @@ class FakeSession:
 
 
 class FakeTokens:
-    """A TokenSource: counts refreshes, switches to a new token on refresh."""
+    """A TokenSource: counts renewals, switches to a new token on the first one (at most one per task)."""
 
     def __init__(self, token: str = TOKEN, can_refresh: bool = True, refreshed: str = REFRESHED_TOKEN) -> None:
         self.current = token
@@ -149,10 +149,15 @@ class FakeTokens:
     def token(self) -> str:
         return self.current
 
-    def refresh(self) -> str:
+    def renew(self) -> bool:
+        if not self.can_refresh or self.refreshes:
+            return False
         self.refreshes += 1
         self.current = self._refreshed
-        return self.current
+        return True
+
+    def rejection_note(self) -> str:
+        return "fake rejection note"
 
 
 class FakeClock:
@@ -229,7 +234,7 @@ def make_client(fake_clock):
     """CloudPartnerClient over a FakeSession; sleeps go to ``fake_clock``; jitter fixed unless given."""
 
     def build(session: FakeSession, tokens: t.Optional[FakeTokens] = None, jitter: t.Callable[[], float] = lambda: 0.5, **options: t.Any):
-        return CloudPartnerClient(make_options(**options), tokens or FakeTokens(), session, sleep=fake_clock.sleep, jitter=jitter)
+        return CloudPartnerClient(make_options(**options), tokens or FakeTokens(), session, sleep=fake_clock.sleep, jitter=jitter, clock=fake_clock)
 
     return build
 
