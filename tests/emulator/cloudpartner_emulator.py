@@ -5,9 +5,10 @@ so that the tests and the demo need no Azure account and no network. The modules
 they reach it only through ``api_url``, ``authority_host`` and ``ca_path``.
 
 Listeners: ``api`` (HTTPS; also the control API under ``/_emulator``), ``api_http`` (the same on plain HTTP),
-``login`` (HTTPS, OpenID discovery and the client-credentials token endpoint) and ``foreign`` (HTTPS, an
-unrelated origin that records whether a token was sent to it). The TLS certificates come from a CA that is
-generated at every start and written to ``<state-dir>/ca.pem``.
+``login`` (HTTPS, OpenID discovery and the client-credentials token endpoint), ``foreign`` (HTTPS, an
+unrelated origin that records whether a token or the client secret was sent to it) and ``proxy`` (plain HTTP,
+a forward proxy that forwards nothing: it records what reached it and answers 502). The TLS certificates come
+from a CA that is generated at every start and written to ``<state-dir>/ca.pem``.
 
 Behaviour, control API and scenario format: see README.md next to this file.
 Usage: ``python cloudpartner_emulator.py {serve,start,stop} --state-dir DIR [--preset demo]``.
@@ -56,7 +57,15 @@ HANDSHAKE_TIMEOUT = 10
 SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]+(:\d+)?|\[[0-9A-Fa-f:.]+\](:\d+)?")
 
-DEFAULT_SETTINGS: dict[str, Any] = {"token_lifetime": 3599, "token_error": None}
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "token_lifetime": 3599,
+    "token_error": None,
+    "token_redirect": None,
+    "discovery_redirect": None,
+    "reject_tokens": 0,
+}
+REDIRECT_DEFAULTS: dict[str, Any] = {"status": 307, "to": "foreign"}
+REDIRECT_TARGETS = ("foreign", "api_http")
 
 SCENARIO_DEFAULTS: dict[str, Any] = {
     "state": "running",
@@ -69,7 +78,14 @@ SCENARIO_DEFAULTS: dict[str, Any] = {
     "faults": None,
     "history": None,
 }
-CANCEL_DEFAULTS: dict[str, Any] = {"status": 202, "location": "relative", "duration": 0, "final_status": "canceled", "poll_retry_after": None}
+CANCEL_DEFAULTS: dict[str, Any] = {
+    "status": 202,
+    "location": "relative",
+    "duration": 0,
+    "final_status": "canceled",
+    "poll_retry_after": None,
+    "end_after_reads": None,
+}
 ERROR_DEFAULTS: dict[str, Any] = {"on": "any", "status": 403, "code": None, "message": None, "raw": None}
 FAULT_DEFAULTS: dict[str, Any] = {
     "on": "any",
@@ -81,6 +97,10 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "reset": False,
     "code": None,
     "message": None,
+    "apply": False,
+    "trickle_bytes": 0,
+    "trickle_interval": 0.5,
+    "huge_bytes": 0,
 }
 TOKEN_ERROR_KEYS = {"status", "error", "error_description", "error_codes", "retry_after"}
 
@@ -88,7 +108,29 @@ STATES = ("running", "idle", "missing")
 LOCATIONS = ("relative", "absolute", "both", "none", "foreign", "dollar", "noversion")
 FINAL_STATUSES = ("canceled", "completed", "failed")
 ERROR_KINDS = ("cancel", "list", "operation", "any")
-FAULT_KINDS = ("cancel", "list", "operation", "poll", "token", "any")
+FAULT_KINDS = ("cancel", "list", "operation", "poll", "token", "discovery", "any")
+LOGIN_FAULT_KINDS = ("token", "discovery")
+# cancellationRequestState values that mean "someone already asked" (compared without case and non-letters),
+# as the contract lists them; the emulator ends such an operation like one it was asked to cancel itself.
+UNDER_WAY_STATES = frozenset(
+    ("cancelrequested", "cancelling", "canceling", "cancellationrequested", "cancelinprogress", "cancellationinprogress")
+)
+HUGE_CHUNK = 64 * 1024
+# Every request log entry has these keys (README.md, "Log entry").
+LOG_DEFAULTS: dict[str, Any] = {
+    "time": None,
+    "listener": None,
+    "method": None,
+    "host": None,
+    "path": None,
+    "query": None,
+    "status": None,
+    "auth": "none",
+    "body": None,
+    "offer": None,
+    "fault": None,
+    "secret_received": False,
+}
 
 ERROR_CODES = {
     400: "BadRequest",
@@ -183,6 +225,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def normalize_state(value: str | None) -> str:
+    """A cancellationRequestState without case and non-letters ("Cancel_In-Progress" -> "cancelinprogress")."""
+    return re.sub(r"[^a-z]", "", (value or "").lower())
+
+
 def log_line(text: str) -> None:
     """One line of the emulator log (stderr; `start` sends it to <state-dir>/emulator.log). Never a secret."""
     print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
@@ -239,6 +286,7 @@ def normalize_cancel(value: Any) -> dict[str, Any]:
     check_number("cancel.duration", cancel["duration"])
     check_choice("cancel.final_status", cancel["final_status"], FINAL_STATUSES)
     check_number("cancel.poll_retry_after", cancel["poll_retry_after"], optional=True)
+    check_number("cancel.end_after_reads", cancel["end_after_reads"], minimum=1, integer=True, optional=True)
     return cancel
 
 
@@ -261,7 +309,10 @@ def normalize_fault(index: int, value: Any) -> dict[str, Any]:
     check_number(f"{name}.retry_after", fault["retry_after"], optional=True)
     check_number(f"{name}.times", fault["times"], minimum=1, integer=True)
     check_number(f"{name}.delay", fault["delay"])
-    for key in ("malformed", "reset"):
+    check_number(f"{name}.trickle_bytes", fault["trickle_bytes"], integer=True)
+    check_number(f"{name}.trickle_interval", fault["trickle_interval"], minimum=0.001)
+    check_number(f"{name}.huge_bytes", fault["huge_bytes"], integer=True)
+    for key in ("malformed", "reset", "apply"):
         check_type(f"{name}.{key}", fault[key], bool)
     for key in ("code", "message"):
         check_type(f"{name}.{key}", fault[key], str, optional=True)
@@ -287,7 +338,7 @@ def normalize_scenario(value: Any) -> dict[str, Any]:
     if not isinstance(scenario["operation_id"], str) or not SEGMENT.fullmatch(scenario["operation_id"]):
         raise ScenarioError(f"operation_id must be a GUID-like path segment, not {scenario['operation_id']!r}")
     check_type("submission_type", scenario["submission_type"], str)
-    check_type("cancellation_request_state", scenario["cancellation_request_state"], str)
+    check_type("cancellation_request_state", scenario["cancellation_request_state"], str, optional=True)
     check_type("operation_as_list", scenario["operation_as_list"], bool)
     scenario["cancel"] = normalize_cancel(scenario["cancel"])
     scenario["error"] = normalize_error(scenario["error"])
@@ -310,6 +361,15 @@ def normalize_settings(current: dict[str, Any], value: Any) -> dict[str, Any]:
         if unknown:
             raise ScenarioError(f"unknown key(s) in token_error: {', '.join(unknown)}")
         check_status("token_error.status", token_error.get("status"))
+    for key in ("token_redirect", "discovery_redirect"):
+        if settings[key] is not None:
+            redirect = with_defaults(key, settings[key], REDIRECT_DEFAULTS)
+            check_status(f"{key}.status", redirect["status"])
+            if not 300 <= redirect["status"] <= 399:
+                raise ScenarioError(f"{key}.status must be a redirect status (300-399), not {redirect['status']!r}")
+            check_choice(f"{key}.to", redirect["to"], REDIRECT_TARGETS)
+            settings[key] = redirect
+    check_number("reject_tokens", settings["reject_tokens"], integer=True)
     return settings
 
 
@@ -330,6 +390,8 @@ class Request:
     body: bytes
     base_url: str  # scheme://host[:port] the client addressed
     received: float  # time.monotonic()
+    target: str = ""  # the request target exactly as received (a proxy gets absolute URLs or host:port)
+    query_string: str = ""
 
     def json_body(self) -> tuple[bool, Any]:
         """(True, parsed body) - an empty body is None - or (False, None) when it is not JSON."""
@@ -343,7 +405,11 @@ class Request:
 
 @dataclass
 class Reply:
-    """An answer; `reset` closes the connection instead, `delay` waits before answering."""
+    """An answer; `reset` closes the connection instead, `delay` waits before answering.
+
+    `trickle_bytes` spaces go out one every `trickle_interval` seconds before the body (leading
+    whitespace keeps a JSON body valid); `pad_to` pads the body with trailing spaces to that many bytes.
+    """
 
     status: int | None
     body: bytes = b""
@@ -351,6 +417,10 @@ class Reply:
     fault: str | None = None
     delay: float = 0.0
     reset: bool = False
+    trickle_bytes: int = 0
+    trickle_interval: float = 0.0
+    pad_to: int = 0
+    close: bool = False
 
 
 ErrorBuilder = Callable[[int, dict[str, Any]], Reply]  # (status, fault) -> the listener's error answer
@@ -383,8 +453,15 @@ def entra_error(status: int, error: str, number: int, description: str, base_url
     return json_reply(status, payload, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", **(headers or {})})
 
 
-def fault_reply(fault: dict[str, Any], error_reply: ErrorBuilder) -> Reply | None:
-    """The answer that replaces the normal one, or None when the fault only delays it.
+def replaces_answer(fault: dict[str, Any]) -> bool:
+    """False for a fault that only shapes the normal answer (delay, trickle, huge body)."""
+    if fault["reset"] or fault["malformed"] or fault["status"] is not None:
+        return True
+    return not (fault["delay"] or fault["trickle_bytes"] or fault["huge_bytes"])
+
+
+def fault_reply(fault: dict[str, Any], error_reply: ErrorBuilder) -> Reply:
+    """The answer that replaces the normal one.
 
     `error_reply(status, fault)` builds the error body of the listener (API or Entra ID format).
     """
@@ -392,8 +469,6 @@ def fault_reply(fault: dict[str, Any], error_reply: ErrorBuilder) -> Reply | Non
         return Reply(None, fault="reset", reset=True)
     if fault["malformed"]:
         return Reply(200, MALFORMED_BODY, {"Content-Type": JSON_TYPE}, fault="malformed")
-    if fault["status"] is None and fault["delay"]:
-        return None
     reply = error_reply(fault["status"] or 503, fault)
     if fault["retry_after"] is not None:
         reply.headers["Retry-After"] = header_seconds(fault["retry_after"])
@@ -401,15 +476,33 @@ def fault_reply(fault: dict[str, Any], error_reply: ErrorBuilder) -> Reply | Non
     return reply
 
 
+def shaping_name(fault: dict[str, Any]) -> str:
+    if fault["huge_bytes"]:
+        return "huge"
+    return "trickle" if fault["trickle_bytes"] else "delay"
+
+
 def apply_fault(fault: dict[str, Any] | None, error_reply: ErrorBuilder, normal: Callable[[], Reply]) -> Reply:
-    """Answer with `normal()` unless a fault replaces it; a fault's delay applies either way."""
-    reply = fault_reply(fault, error_reply) if fault else None
-    if reply is None:
+    """Answer with `normal()` unless the fault replaces it; delay, trickle and padding apply either way.
+
+    A replacing fault with `apply` lets the request take effect first (normal() runs, its answer is
+    dropped): the service acted, and the client never hears about it.
+    """
+    if fault is None:
+        return normal()
+    if replaces_answer(fault):
+        if fault["apply"]:
+            normal()
+        reply = fault_reply(fault, error_reply)
+        if fault["apply"]:
+            reply.fault = f"applied-{reply.fault}"
+    else:
         reply = normal()
-        if fault:
-            reply.fault = "delay"
-    if fault:
-        reply.delay = fault["delay"]
+        reply.fault = shaping_name(fault)
+    reply.delay = fault["delay"]
+    if not reply.reset:
+        reply.trickle_bytes, reply.trickle_interval = fault["trickle_bytes"], fault["trickle_interval"]
+        reply.pad_to = fault["huge_bytes"]
     return reply
 
 
@@ -449,8 +542,11 @@ class Offer:
         self.cancel_posts = 0
         self.polling = False  # a cancel POST was answered 200/202: operation GETs are now polls
         self.cancel_requested_at: float | None = None
+        self.requested_by_post = False  # a cancel POST of a client (not the scenario) started the cancellation
         self.cancel_duration: float = self.cancel["duration"]
-        if scenario["state"] == "running" and scenario["cancellation_request_state"] == "cancelRequested":
+        self.ended: tuple[float, str] | None = None  # (when, status): ended by a 200, by reads or by the control API
+        self.reads_while_cancelling = 0
+        if scenario["state"] == "running" and normalize_state(scenario["cancellation_request_state"]) in UNDER_WAY_STATES:
             self.cancel_requested_at = self.created  # someone else asked: it ends `cancel.duration` after creation
 
     @property
@@ -458,20 +554,41 @@ class Offer:
         return f"{self.publisher_id}/{self.offer_id}"
 
     def end_time(self) -> float | None:
-        if self.scenario["state"] != "running" or self.cancel_requested_at is None:
+        if self.ended is not None:
+            return self.ended[0]
+        if self.scenario["state"] != "running" or self.cancel_requested_at is None or self.cancel["end_after_reads"] is not None:
             return None
         return self.cancel_requested_at + self.cancel_duration
 
     def status(self, now: float) -> str:
         if self.scenario["state"] == "idle":
             return "completed"
+        if self.ended is not None:
+            return self.ended[1]
         end = self.end_time()
         if end is not None and now >= end:
             return self.cancel["final_status"]
         return "running"
 
-    def cancellation_request_state(self) -> str:
-        return "cancelRequested" if self.cancel_requested_at is not None else self.scenario["cancellation_request_state"]
+    def end_now(self, now: float, status: str) -> None:
+        self.ended = (now, status)
+
+    def count_read(self, now: float) -> None:
+        """A list or operation read while a cancellation is under way; `cancel.end_after_reads` ends it on the Nth."""
+        wanted = self.cancel["end_after_reads"]
+        if wanted is None or self.cancel_requested_at is None or self.status(now) != "running":
+            return
+        self.reads_while_cancelling += 1
+        if self.reads_while_cancelling >= wanted:
+            self.end_now(now, self.cancel["final_status"])
+
+    def cancellation_request_state(self) -> str | None:
+        return "cancelRequested" if self.requested_by_post else self.scenario["cancellation_request_state"]
+
+    def can_cancel(self) -> bool:
+        """An absent cancellationRequestState counts as canCancel (the contract's rule)."""
+        state = self.cancellation_request_state()
+        return state is None or normalize_state(state) == "cancancel"
 
     def take_fault(self, kind: str) -> dict[str, Any] | None:
         """Consume one use of the first remaining fault that matches this kind of request."""
@@ -483,16 +600,18 @@ class Offer:
 
     @staticmethod
     def fault_matches(on: str, kind: str) -> bool:
-        if kind == "token":
-            return on == "token"
+        if kind in LOGIN_FAULT_KINDS:
+            return on == kind
         return on in (kind, "any") or (on == "operation" and kind == "poll")
 
     def post_cancel(self, now: float) -> int:
         """Apply a cancel POST that reached the offer; returns the status code to answer."""
         self.polling = True
-        if self.status(now) == "running" and self.cancellation_request_state() == "canCancel":
+        if self.status(now) == "running" and self.can_cancel():
             self.cancel_requested_at = now
-            self.cancel_duration = 0 if self.cancel["status"] == 200 else self.cancel["duration"]
+            self.requested_by_post = True
+            if self.cancel["status"] == 200:
+                self.end_now(now, self.cancel["final_status"])
             return self.cancel["status"]
         return 202
 
@@ -542,6 +661,8 @@ class Offer:
             "previewLinks": [],
             "liveLinks": [],
         }
+        if operation["cancellationRequestState"] is None:
+            del operation["cancellationRequestState"]  # the scenario said null: the field is absent
         if status == "failed":
             operation["error"] = {"code": "OperationFailed", "message": text}
         return operation
@@ -626,6 +747,16 @@ DISCOVERY_PATH = re.compile(r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-confi
 TOKEN_PATH = re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token")
 
 
+def proxy_target(request: Request) -> tuple[str, str, dict[str, str]]:
+    """(host, path, query) a proxy client asked for: absolute-form URL, CONNECT authority, or origin-form."""
+    if request.method == "CONNECT":
+        return request.target, "", {}
+    if "://" in request.target:
+        parts = urllib.parse.urlsplit(request.target)
+        return parts.netloc, parts.path or "/", dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    return request.headers.get("Host", ""), request.raw_path, request.query
+
+
 def match_api_route(path: str) -> tuple[Route, re.Match[str]] | None:
     for route in API_ROUTES:
         match = route.pattern.fullmatch(path)
@@ -667,6 +798,7 @@ class Emulator:
         self.tokens: dict[str, Token] = {}
         self.token_requests = 0
         self.settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
+        self.api_requests_seen = 0  # API requests since the settings last changed (for reject_tokens)
         self.reset()
 
     def reset(self) -> None:
@@ -676,6 +808,7 @@ class Emulator:
             self.tokens = {}
             self.token_requests = 0
             self.settings = dict(DEFAULT_SETTINGS)
+            self.api_requests_seen = 0
             for (publisher_id, offer_id), scenario in PRESETS.get(self.preset or "", {}).items():
                 self.put_offer(publisher_id, offer_id, scenario)
 
@@ -725,6 +858,8 @@ class Emulator:
                 reply = self.handle_control(request)
                 log_line(f"control {request.method} {request.raw_path} {reply.status}")
                 return reply
+            secret_received = self.carries_secret(request)
+            host, path, query = request.headers.get("Host", ""), request.raw_path, request.query
             if request.listener == "login":
                 auth, offer_key, logged_body = "none", None, self.login_log_body(request)
                 reply = self.handle_login(request)
@@ -733,34 +868,93 @@ class Emulator:
                 logged_body = request.json_body()[1]
                 if request.listener == "foreign":
                     offer_key, reply = None, self.handle_foreign(request)
+                elif request.listener == "proxy":
+                    host, path, query = proxy_target(request)
+                    offer_key, reply = self.handle_proxy(path)
                 else:
                     offer_key, reply = self.handle_api(request, auth, token)
-            self.record(request, reply, auth, offer_key, logged_body)
+            if secret_received and request.listener != "login":
+                logged_body = None  # whatever carried the secret is not kept
+            self.record(
+                request,
+                reply,
+                {
+                    "host": host,
+                    "path": self.redact(path),
+                    "query": {name: self.redact(value) for name, value in query.items()},
+                    "auth": auth,
+                    "body": logged_body,
+                    "offer": offer_key,
+                    "secret_received": secret_received,
+                },
+            )
         return reply
 
-    def record(self, request: Request, reply: Reply, auth: str, offer_key: str | None, body: Any) -> None:
+    def record(self, request: Request, reply: Reply, details: dict[str, Any]) -> None:
+        self.append_entry(
+            {"time": request.received, "listener": request.listener, "method": request.method, "status": reply.status, "fault": reply.fault, **details}
+        )
+
+    def append_entry(self, fields: dict[str, Any]) -> None:
+        """One log entry: every key of LOG_DEFAULTS, in that order."""
         self.seq += 1
-        entry = {
-            "seq": self.seq,
-            "time": request.received,
-            "listener": request.listener,
-            "method": request.method,
-            "path": request.raw_path,
-            "query": request.query,
-            "status": reply.status,
-            "auth": auth,
-            "body": body,
-            "offer": offer_key,
-            "fault": reply.fault,
-        }
+        entry = {"seq": self.seq, **LOG_DEFAULTS, "query": {}, **fields}
         self.log.append(entry)
-        log_line(f"#{self.seq} {request.listener} {request.method} {request.raw_path} {reply.status} auth={auth} fault={reply.fault}")
+        log_line(
+            f"#{self.seq} {entry['listener']} {entry['method']} {entry['path']} {entry['status']} auth={entry['auth']} "
+            f"fault={entry['fault']}{' secret_received' if entry['secret_received'] else ''}"
+        )
+
+    def record_tls_failure(self, listener: str) -> None:
+        """A TLS handshake that failed (e.g. the client does not trust the CA): an entry without a request."""
+        with self.lock:
+            self.append_entry({"time": time.monotonic(), "listener": listener, "fault": "tls-handshake"})
+
+    def carries_secret(self, request: Request) -> bool:
+        """Whether the client secret came with the request: in the target, the body or any header (Basic decoded)."""
+        secret = self.identity.client_secret
+        forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+        texts = [request.target, request.body.decode("utf-8", "replace")]
+        for value in request.headers.values():
+            texts.append(value)
+            scheme, _, credentials = value.strip().partition(" ")
+            if scheme.lower() == "basic":
+                try:
+                    texts.append(base64.b64decode(credentials.strip()).decode("utf-8", "replace"))
+                except ValueError:
+                    pass
+        return any(form in text for form in forms for text in texts)
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.identity.client_secret, "<client secret>")
+
+    # ---- proxy listener
+
+    @staticmethod
+    def handle_proxy(path: str) -> tuple[str | None, Reply]:
+        """Forward nothing: a client that honours a proxy variable is seen here, answered 502."""
+        matched = match_api_route(urllib.parse.unquote(path))
+        offer_key = f"{matched[1]['p']}/{matched[1]['o']}" if matched else None
+        body = b"The emulator's proxy forwards nothing.\n"
+        return offer_key, Reply(502, body, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}, close=True)
 
     # ---- api listener (and api_http)
+
+    def rejects_token(self) -> bool:
+        """The `reject_tokens` setting N: the 1st, (N+1)th, (2N+1)th... API request gets a 401 whatever its token."""
+        every = self.settings["reject_tokens"]
+        if not every:
+            return False
+        self.api_requests_seen += 1
+        return (self.api_requests_seen - 1) % every == 0
 
     def handle_api(self, request: Request, auth: str, token: Token | None) -> tuple[str | None, Reply]:
         matched = match_api_route(request.path)
         offer_key = f"{matched[1]['p']}/{matched[1]['o']}" if matched else None
+        if self.rejects_token():
+            reply = self.unauthorized("invalid", None)
+            reply.fault = "reject_tokens"
+            return offer_key, reply
         if auth != "valid":
             return offer_key, self.unauthorized(auth, token)
         if request.query.get("api-version") != API_VERSION:
@@ -790,11 +984,13 @@ class Emulator:
         elif offer.scenario["state"] == "missing":
             reply = api_error(404, "NotFound", f"Offer '{offer.offer_id}' of publisher '{offer.publisher_id}' was not found.")
         elif kind == "list":
+            offer.count_read(time.monotonic())
             wanted = [request.query[name] for name in ("status", "submissionState") if request.query.get(name)]
             reply = json_reply(200, offer.submissions(time.monotonic(), wanted))
         elif kind == "cancel":
             reply = self.cancel_reply(offer, request)
         else:
+            offer.count_read(time.monotonic())
             reply = self.operation_reply(offer, match.groupdict().get("op"), kind == "poll")
         return reply
 
@@ -849,26 +1045,39 @@ class Emulator:
     def handle_login(self, request: Request) -> Reply:
         discovery = DISCOVERY_PATH.fullmatch(request.path)
         token = TOKEN_PATH.fullmatch(request.path)
+        def login_error(status: int, details: dict[str, Any]) -> Reply:
+            return self.transient_login_error(status, details, request.base_url)
+
         if discovery and request.method == "GET":
-            return self.discovery_reply(discovery["tenant"], request.base_url)
+            fault = self.take_login_fault("discovery")
+            return apply_fault(
+                fault, login_error, lambda: self.redirect_reply("discovery_redirect", request) or self.discovery_reply(discovery["tenant"], request.base_url)
+            )
         if token and request.method == "POST":
             self.token_requests += 1
-            fault = self.take_token_fault()
-            return apply_fault(
-                fault, lambda status, details: self.transient_login_error(status, details, request.base_url), lambda: self.token_reply(token["tenant"], request)
-            )
+            fault = self.take_login_fault("token")
+            return apply_fault(fault, login_error, lambda: self.redirect_reply("token_redirect", request) or self.token_reply(token["tenant"], request))
         if discovery or token:
             return json_reply(
                 405, {"error": "invalid_request", "error_description": f"{request.method} is not supported here."}, {"Allow": "GET" if discovery else "POST"}
             )
         return json_reply(404, {"error": "not_found", "error_description": f"No endpoint at {request.path}."})
 
-    def take_token_fault(self) -> dict[str, Any] | None:
+    def take_login_fault(self, kind: str) -> dict[str, Any] | None:
+        """Faults of the login listener (`on: token` / `on: discovery`) may sit in any offer's scenario."""
         for offer in self.offers.values():
-            fault = offer.take_fault("token")
+            fault = offer.take_fault(kind)
             if fault:
                 return fault
         return None
+
+    def redirect_reply(self, setting: str, request: Request) -> Reply | None:
+        """The `token_redirect` / `discovery_redirect` setting: the same path and query on another origin."""
+        redirect = self.settings[setting]
+        if redirect is None:
+            return None
+        location = self.urls.get(redirect["to"], "") + request.raw_path + (f"?{request.query_string}" if request.query_string else "")
+        return Reply(redirect["status"], b"", {"Location": location}, fault="redirect")
 
     def tenant_not_found(self, status: int, error: str, tenant: str, base_url: str) -> Reply:
         description = (
@@ -970,6 +1179,7 @@ class Emulator:
             ("GET", "/offers/(?P<p>[^/]+)/(?P<o>[^/]+)", self.control_get_offer),
             ("PUT", "/offers/(?P<p>[^/]+)/(?P<o>[^/]+)", self.control_put_offer),
             ("DELETE", "/offers/(?P<p>[^/]+)/(?P<o>[^/]+)", self.control_delete_offer),
+            ("POST", "/offers/(?P<p>[^/]+)/(?P<o>[^/]+)/end", self.control_end_offer),
             ("GET", "/requests", self.control_requests),
             ("GET", "/tokens", self.control_get_tokens),
             ("POST", "/tokens", self.control_issue_token),
@@ -1017,6 +1227,19 @@ class Emulator:
         offer = self.put_offer(match["p"], match["o"], self.control_body(request))
         return json_reply(200, offer.control_state(time.monotonic()))
 
+    def control_end_offer(self, request: Request, match: re.Match[str]) -> Reply:
+        """End the running operation now, with a final status (default canceled): no test waits for a timer."""
+        offer = self.offers.get((match["p"], match["o"]))
+        if offer is None:
+            return api_error(404, "NotFound", f"The emulator has no offer {match['p']}/{match['o']}.")
+        body = with_defaults("body", self.control_body(request), {"status": "canceled"})
+        check_choice("status", body["status"], FINAL_STATUSES)
+        now = time.monotonic()
+        if offer.status(now) != "running":
+            return api_error(409, "Conflict", f"The operation of {offer.key} is not running (it is {offer.status(now)}).")
+        offer.end_now(now, body["status"])
+        return json_reply(200, offer.control_state(now))
+
     def control_delete_offer(self, request: Request, match: re.Match[str]) -> Reply:
         offer = self.offers.pop((match["p"], match["o"]), None)
         return json_reply(200, {"deleted": offer is not None})
@@ -1042,6 +1265,7 @@ class Emulator:
 
     def control_put_settings(self, request: Request, match: re.Match[str]) -> Reply:
         self.settings = normalize_settings(self.settings, self.control_body(request))
+        self.api_requests_seen = 0  # reject_tokens counts from here
         return json_reply(200, self.settings)
 
 
@@ -1074,6 +1298,15 @@ class EmulatorHandler(http.server.BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self.dispatch()
 
+    def do_HEAD(self) -> None:
+        self.dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self.dispatch()
+
+    def do_CONNECT(self) -> None:  # what a client sends to a proxy for an https URL
+        self.dispatch()
+
     def dispatch(self) -> None:
         received = time.monotonic()
         body = self.read_body()
@@ -1088,6 +1321,8 @@ class EmulatorHandler(http.server.BaseHTTPRequestHandler):
             body=body,
             base_url=self.base_url(),
             received=received,
+            target=self.path,
+            query_string=query_string,
         )
         reply = self.server.emulator.handle(request)
         if reply.delay:
@@ -1096,6 +1331,8 @@ class EmulatorHandler(http.server.BaseHTTPRequestHandler):
             self.reset_connection()
         else:
             self.send_reply(reply)
+        if reply.close:
+            self.close_connection = True
 
     def read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -1122,15 +1359,29 @@ class EmulatorHandler(http.server.BaseHTTPRequestHandler):
         return f"{self.server.scheme}://{host}"
 
     def send_reply(self, reply: Reply) -> None:
+        """Headers, then the trickled leading spaces, the body and the padding (streamed, never built in memory)."""
+        body = reply.body
+        if reply.pad_to and not body.strip():
+            body = b"{}"  # a huge answer stays valid JSON
+        padding = max(0, reply.pad_to - reply.trickle_bytes - len(body))
         try:
             self.send_response(reply.status or 500)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
+            self.send_header("Content-Length", str(reply.trickle_bytes + len(body) + padding))
             self.end_headers()
-            self.wfile.write(reply.body)
             self.wfile.flush()
-        except OSError:  # the client went away (e.g. it timed out during a delay)
+            for _ in range(reply.trickle_bytes):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(reply.trickle_interval)
+            self.wfile.write(body)
+            chunk = b" " * HUGE_CHUNK
+            while padding > 0:
+                self.wfile.write(chunk[: min(padding, HUGE_CHUNK)])
+                padding -= HUGE_CHUNK
+            self.wfile.flush()
+        except OSError:  # the client went away (e.g. it timed out during a delay or a trickle)
             self.close_connection = True
 
     def reset_connection(self) -> None:
@@ -1191,6 +1442,10 @@ class EmulatorServer(http.server.ThreadingHTTPServer):
             connection = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             log_line(f"{self.listener}: TLS handshake with {client_address[0]} failed: {exc}")
+            # a client that refused the certificate (an alert) is a request attempt the tests count;
+            # a connection closed before any handshake (a port probe) is not
+            if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+                self.emulator.record_tls_failure(self.listener)
             return
         try:
             self.RequestHandlerClass(connection, client_address, self)
@@ -1267,6 +1522,7 @@ def build_servers(emulator: Emulator, args: argparse.Namespace, tls: ssl.SSLCont
         ("api_http", http_host, args.api_http_port, None),
         ("login", args.host, args.login_port, tls),
         ("foreign", args.host, args.foreign_port, tls),
+        ("proxy", http_host, args.proxy_port, None),
     )
     servers: dict[str, EmulatorServer] = {}
     try:
@@ -1287,6 +1543,7 @@ def state_document(emulator: Emulator, servers: dict[str, EmulatorServer], state
         "api_url_http": servers["api_http"].url,
         "authority_host": servers["login"].url,
         "foreign_url": servers["foreign"].url,
+        "proxy_url": servers["proxy"].url,
         "control_url": servers["api"].url + CONTROL_PREFIX,
         "ca_path": str(state_dir / CA_FILE),
         "tenant_id": identity.tenant_id,
@@ -1355,7 +1612,7 @@ def listeners_answer(state: dict[str, Any]) -> bool:
         with opener.open(state["control_url"] + "/health", timeout=2) as response:
             if response.status != 200:
                 return False
-        for key in ("api_url_http", "authority_host", "foreign_url"):
+        for key in ("api_url_http", "authority_host", "foreign_url", "proxy_url"):
             url = urllib.parse.urlsplit(state[key])
             with socket.create_connection((url.hostname, url.port), timeout=2) as connection:
                 if url.scheme == "https":
@@ -1367,7 +1624,7 @@ def listeners_answer(state: dict[str, Any]) -> bool:
 
 def serve_arguments(args: argparse.Namespace, state_dir: Path) -> list[str]:
     arguments = ["--state-dir", str(state_dir), "--host", args.host]
-    for name in ("api_port", "api_http_port", "login_port", "foreign_port"):
+    for name in ("api_port", "api_http_port", "login_port", "foreign_port", "proxy_port"):
         arguments += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     if args.preset:
         arguments += ["--preset", args.preset]
@@ -1434,8 +1691,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         command = commands.add_parser(name, help=text)
         command.add_argument("--state-dir", required=True, help="where emulator.json, ca.pem and emulator.log go")
         command.add_argument("--preset", choices=sorted(PRESETS), help="offers created at start and by every reset")
-        command.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1); api_http stays on loopback")
-        for port in ("api", "api-http", "login", "foreign"):
+        command.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1); api_http and proxy stay on loopback")
+        for port in ("api", "api-http", "login", "foreign", "proxy"):
             command.add_argument(f"--{port}-port", type=int, default=0, help=f"{port} listener port (default 0: random)")
         if name == "start":
             command.add_argument("--timeout", type=float, default=15, help="seconds to wait until ready (default 15)")

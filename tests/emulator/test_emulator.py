@@ -31,6 +31,7 @@ STATE_KEYS = {
     "api_url_http",
     "authority_host",
     "foreign_url",
+    "proxy_url",
     "control_url",
     "ca_path",
     "tenant_id",
@@ -38,7 +39,8 @@ STATE_KEYS = {
     "client_secret",
     "publisher_id",
 }
-LOG_KEYS = {"seq", "time", "listener", "method", "path", "query", "status", "auth", "body", "offer", "fault"}
+LOG_KEYS = {"seq", "time", "listener", "method", "host", "path", "query", "status", "auth", "body", "offer", "fault", "secret_received"}
+DEFAULT_SETTINGS = {"token_lifetime": 3599, "token_error": None, "token_redirect": None, "discovery_redirect": None, "reject_tokens": 0}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -166,6 +168,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield info
     result = run_cli("stop", "--state-dir", str(state_dir))
     assert result.returncode == 0, result.stderr
+    # the whole session's log: tokens (all JWT-shaped, "eyJ...") and the secret never appear in it
+    log_text = (state_dir / "emulator.log").read_text(encoding="utf-8")
+    assert "#1 " in log_text
+    assert info["client_secret"] not in log_text
+    assert "eyJ" not in log_text
 
 
 @pytest.fixture
@@ -219,6 +226,7 @@ def test_state_file(emulator: dict[str, Any]) -> None:
     for key in ("api_url", "authority_host", "foreign_url", "control_url"):
         assert emulator[key].startswith("https://127.0.0.1:")
     assert emulator["api_url_http"].startswith("http://127.0.0.1:")
+    assert emulator["proxy_url"].startswith("http://127.0.0.1:")
     assert emulator["control_url"] == emulator["api_url"] + "/_emulator"
     assert emulator["publisher_id"] == PUBLISHER
     assert "BEGIN CERTIFICATE" in Path(emulator["ca_path"]).read_text(encoding="utf-8")
@@ -627,5 +635,295 @@ def test_reset_restores_presets(client: Client) -> None:
     assert client.control("GET", f"/offers/{PUBLISHER}/extra").status_code == 404
     assert client.log() == []
     assert client.control("GET", "/tokens").json() == {"issued": [], "token_requests": 0}
-    assert client.control("GET", "/settings").json() == {"token_lifetime": 3599, "token_error": None}
+    assert client.control("GET", "/settings").json() == DEFAULT_SETTINGS
     assert client.list("running-200", token=old_token).status_code == 401
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 7: redirects from the authority, discovery faults, lost answers, slow and huge bodies,
+# 401 storms, the proxy listener, under-way cancellation states, ending an operation now
+
+
+def login_entries(client: Client) -> list[dict[str, Any]]:
+    return [entry for entry in client.log() if entry["listener"] == "login"]
+
+
+def test_token_redirect_to_foreign_and_plain_http(client: Client) -> None:
+    tenant = client.info["tenant_id"]
+    client.settings(token_redirect={"status": 307, "to": "foreign"})
+    refused = client.session.post(
+        f"{client.info['authority_host']}/{tenant}/oauth2/v2.0/token",
+        data={"client_secret": client.info["client_secret"]},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 307
+    assert refused.headers["Location"] == f"{client.info['foreign_url']}/{tenant}/oauth2/v2.0/token"
+    # what a client that follows redirects does (requests re-POSTs the body on a 307)
+    followed = client.token_post()
+    assert followed.status_code == 405
+    assert [response.status_code for response in followed.history] == [307]
+
+    assert client.settings(token_redirect={"status": 308, "to": "api_http"})["token_redirect"] == {"status": 308, "to": "api_http"}
+    followed_http = client.token_post()
+    assert followed_http.history[0].headers["Location"].startswith(client.info["api_url_http"] + "/")
+    assert followed_http.status_code == 401  # the api app answers; it has no token endpoint
+
+    entries = client.log()
+    assert [(entry["listener"], entry["status"], entry["fault"]) for entry in entries] == [
+        ("login", 307, "redirect"),
+        ("login", 307, "redirect"),
+        ("foreign", 405, None),
+        ("login", 308, "redirect"),
+        ("api_http", 401, None),
+    ]
+    assert [entry["secret_received"] for entry in entries if entry["listener"] != "login"] == [True, True]
+    assert all(entry["body"] is None for entry in entries if entry["listener"] != "login")
+    assert client.control("GET", "/tokens").json()["token_requests"] == 3  # every POST to the token endpoint counts
+    assert client.info["client_secret"] not in json.dumps(entries)
+
+
+def test_discovery_redirect_and_msal(client: Client) -> None:
+    client.settings(discovery_redirect={"to": "api_http"})
+    with pytest.raises(ValueError):
+        client.msal_app()  # MSAL follows the redirect to the api listener, which has no discovery document
+    entries = client.log()
+    assert [(entry["listener"], entry["method"], entry["status"]) for entry in entries] == [("login", "GET", 307), ("api_http", "GET", 401)]
+    assert entries[1]["path"] == f"/{client.info['tenant_id']}/v2.0/.well-known/openid-configuration"
+    assert entries[1]["secret_received"] is False
+    assert entries[1]["host"] == client.info["api_url_http"].split("://")[1]
+
+
+def test_secret_is_never_logged(client: Client) -> None:
+    secret = client.info["client_secret"]
+    client.session.post(client.info["foreign_url"] + "/x", json={"client_secret": secret}, timeout=10)
+    client.session.get(client.info["foreign_url"] + f"/x?secret={secret}", timeout=10)
+    client.session.get(client.info["foreign_url"] + "/x", auth=(client.info["client_id"], secret), timeout=10)
+    client.session.get(client.info["foreign_url"] + "/x", json={"other": "value"}, timeout=10)
+    entries = client.log()
+    assert [entry["secret_received"] for entry in entries] == [True, True, True, False]
+    assert entries[0]["body"] is None and entries[3]["body"] == {"other": "value"}
+    assert entries[1]["query"] == {"secret": "<client secret>"}
+    assert secret not in json.dumps(entries)
+
+
+def test_discovery_faults(client: Client) -> None:
+    client.put_offer("discovery-faults", {"faults": [{"on": "discovery", "status": 503, "retry_after": 2}, {"on": "discovery", "reset": True}]})
+    url = f"{client.info['authority_host']}/{client.info['tenant_id']}/v2.0/.well-known/openid-configuration"
+    unavailable = client.session.get(url, timeout=10)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "2"
+    assert unavailable.json()["error"] == "temporarily_unavailable"
+    with pytest.raises(requests.ConnectionError):
+        client.session.get(url, timeout=10)
+    assert "token_endpoint" in client.session.get(url, timeout=10).json()
+    assert client.token_post().status_code == 200  # discovery faults leave the token endpoint alone
+    assert [(entry["method"], entry["status"], entry["fault"]) for entry in login_entries(client)] == [
+        ("GET", 503, "status"),
+        ("GET", None, "reset"),
+        ("GET", 200, None),
+        ("POST", 200, None),
+    ]
+    assert client.offer_state("discovery-faults")["faults_left"] == 0
+
+
+def test_applied_cancel_whose_answer_is_lost(client: Client) -> None:
+    client.put_offer("lost-reset", {"cancel": {"status": 202, "duration": 600}, "faults": [{"on": "cancel", "apply": True, "reset": True}]})
+    client.put_offer("lost-502", {"cancel": {"status": 200}, "faults": [{"on": "cancel", "apply": True, "status": 502}]})
+    client.put_offer("not-applied", {"faults": [{"on": "cancel", "reset": True}]})
+    for offer in ("lost-reset", "not-applied"):
+        with pytest.raises(requests.ConnectionError):
+            client.cancel(offer)
+    assert client.cancel("lost-502").status_code == 502
+
+    lost_reset = client.offer_state("lost-reset")
+    assert (lost_reset["status"], lost_reset["cancellationRequestState"], lost_reset["cancel_posts"]) == ("running", "cancelRequested", 1)
+    lost_502 = client.offer_state("lost-502")
+    assert (lost_502["status"], lost_502["cancel_posts"]) == ("canceled", 1)
+    assert client.offer_state("not-applied")["cancellationRequestState"] == "canCancel"
+    faults = {entry["offer"]: (entry["status"], entry["fault"]) for entry in api_entries(client)}
+    assert faults == {
+        f"{PUBLISHER}/lost-reset": (None, "applied-reset"),
+        f"{PUBLISHER}/not-applied": (None, "reset"),
+        f"{PUBLISHER}/lost-502": (502, "applied-status"),
+    }
+
+
+def test_applied_cancel_answered_after_the_client_timeout(client: Client) -> None:
+    client.put_offer("lost-delay", {"cancel": {"status": 202, "duration": 600}, "faults": [{"on": "cancel", "apply": True, "delay": 1.0}]})
+    with pytest.raises(requests.Timeout):
+        client.cancel("lost-delay", timeout=0.3)
+    assert client.offer_state("lost-delay")["cancellationRequestState"] == "cancelRequested"
+
+
+def raw_https_get(client: Client, path: str) -> tuple[bytes, list[int]]:
+    """GET over a TLS socket; returns the whole answer and the size of every recv (one per TLS record written)."""
+    import socket
+    import ssl
+
+    url = urllib.parse.urlsplit(client.info["api_url"])
+    context = ssl.create_default_context(cafile=client.info["ca_path"])
+    request = f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {client.token}\r\nConnection: close\r\n\r\n"
+    sizes: list[int] = []
+    chunks = []
+    with socket.create_connection((url.hostname, url.port), timeout=10) as raw, context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+        tls.sendall(request.encode())
+        while True:
+            data = tls.recv(65536)
+            if not data:
+                break
+            sizes.append(len(data))
+            chunks.append(data)
+    return b"".join(chunks), sizes
+
+
+def test_trickled_body(client: Client) -> None:
+    client.put_offer("trickle", {"operation_id": "op-t", "faults": [{"on": "list", "trickle_bytes": 4, "trickle_interval": 0.25}]})
+    started = time.monotonic()
+    answer, sizes = raw_https_get(client, f"/api/publishers/{PUBLISHER}/offers/trickle/submissions/?api-version={API_VERSION}")
+    assert time.monotonic() - started >= 4 * 0.25 * 0.9  # a lower bound only: load makes it slower, never faster
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body.startswith(b"    [")
+    assert json.loads(body)[0]["id"] == "op-t"
+    assert sizes.count(1) >= 4  # the four spaces came one at a time
+    # a per-read timeout longer than the interval never fires: the request completes
+    assert client.list("trickle").json()[0]["id"] == "op-t"
+    assert [entry["fault"] for entry in api_entries(client, "trickle")] == ["trickle", None]
+
+
+def test_trickled_token_body(client: Client) -> None:
+    client.put_offer("token-trickle", {"faults": [{"on": "token", "trickle_bytes": 3, "trickle_interval": 0.1}]})
+    issued = client.token_post()
+    assert issued.status_code == 200
+    assert issued.text.startswith("   {")
+    assert issued.json()["token_type"] == "Bearer"
+    assert [entry["fault"] for entry in login_entries(client)] == ["trickle"]
+
+
+def test_huge_body(client: Client) -> None:
+    size = 3 * 1024 * 1024 + 7
+    client.put_offer("huge", {"operation_id": "op-h", "faults": [{"on": "list", "huge_bytes": size}]})
+    response = client.list("huge", stream=True)
+    assert response.headers["Content-Length"] == str(size)
+    body = response.content
+    assert len(body) == size
+    assert json.loads(body)[0]["id"] == "op-h"
+    client.put_offer("huge-cancel", {"cancel": {"status": 200}, "faults": [{"on": "cancel", "huge_bytes": 1000}]})
+    posted = client.cancel("huge-cancel")
+    assert (posted.status_code, len(posted.content), posted.json()) == (200, 1000, {})
+    assert [entry["fault"] for entry in api_entries(client)] == ["huge", "huge"]
+
+
+def test_reject_tokens(client: Client) -> None:
+    client.settings(reject_tokens=1)
+    rejected = [client.list("running-202") for attempt in range(3)]
+    assert {response.status_code for response in rejected} == {401}
+    assert {error_code(response) for response in rejected} == {"InvalidAuthenticationToken"}
+    assert "invalid_token" in rejected[0].headers["WWW-Authenticate"]
+    client.settings(reject_tokens=2)  # every second request, starting with the first
+    assert [client.list("running-202").status_code for attempt in range(4)] == [401, 200, 401, 200]
+    client.settings(reject_tokens=0)
+    assert client.list("running-202").status_code == 200
+    entries = api_entries(client)
+    assert [entry["fault"] for entry in entries] == ["reject_tokens"] * 3 + ["reject_tokens", None, "reject_tokens", None, None]
+    assert {entry["auth"] for entry in entries} == {"valid"}  # the token itself was fine
+    assert client.offer_state("running-202")["cancel_posts"] == 0
+
+
+def test_proxy_listener(client: Client) -> None:
+    proxies = {"http": client.info["proxy_url"], "https": client.info["proxy_url"]}
+    path = f"/api/publishers/{PUBLISHER}/offers/running-202/submissions/"
+    through_proxy = client.api("GET", client.info["api_url_http"] + path, proxies=proxies)
+    assert through_proxy.status_code == 502
+    with pytest.raises(requests.exceptions.ProxyError):
+        client.api("GET", client.info["api_url"] + path, proxies=proxies)
+    entries = client.log()
+    assert [(entry["listener"], entry["method"], entry["status"]) for entry in entries] == [("proxy", "GET", 502), ("proxy", "CONNECT", 502)]
+    plain, tunnel = entries
+    assert plain["host"] == client.info["api_url_http"].split("://")[1]
+    assert (plain["path"], plain["query"], plain["offer"], plain["auth"]) == (path, {"api-version": API_VERSION}, f"{PUBLISHER}/running-202", "valid")
+    assert tunnel["host"] == client.info["api_url"].split("://")[1]
+    assert tunnel["auth"] == "none"  # the bearer travels inside the tunnel, never to the proxy
+    assert client.token not in json.dumps(entries)
+
+
+def test_under_way_and_refused_states(client: Client) -> None:
+    for state in ("cancelling", "cancelInProgress", "Cancellation_Requested"):
+        offer = f"under-way-{state.lower()}"
+        client.put_offer(offer, {"operation_id": "op-u", "cancellation_request_state": state, "cancel": {"end_after_reads": 2}})
+        first = client.operation(offer, "op-u").json()
+        assert (first["status"], first["cancellationRequestState"]) == ("running", state)
+        assert client.cancel(offer).status_code == 202  # already under way: nothing changes
+        assert client.operation(offer, "op-u").json()["status"] == "canceled"  # the second read ends it
+        assert client.offer_state(offer)["cancellationRequestState"] == state
+    client.put_offer("refused", {"operation_id": "op-r", "cancellation_request_state": "cannotCancel", "cancel": {"end_after_reads": 1}})
+    assert client.cancel("refused").status_code == 202
+    refused = client.operation("refused", "op-r").json()
+    assert (refused["status"], refused["cancellationRequestState"]) == ("running", "cannotCancel")
+    client.put_offer("no-state", {"operation_id": "op-n", "cancellation_request_state": None})
+    assert "cancellationRequestState" not in client.operation("no-state", "op-n").json()
+    assert client.cancel("no-state").status_code == 202  # absent counts as canCancel
+    assert client.operation("no-state", "op-n").json()["cancellationRequestState"] == "cancelRequested"
+
+
+def test_end_after_reads(client: Client) -> None:
+    client.put_offer("reads", {"operation_id": "op-e", "cancel": {"status": 202, "duration": 600, "end_after_reads": 2}})
+    assert client.list("reads").json()[0]["submissionState"] == "running"  # before the cancel: not counted
+    assert client.cancel("reads").status_code == 202
+    assert client.operation("reads", "op-e").json()["status"] == "running"
+    assert client.list("reads").json()[0]["submissionState"] == "canceled"
+    assert client.operation("reads", "op-e").json()["status"] == "canceled"
+
+
+def test_end_control(client: Client) -> None:
+    client.put_offer("to-end", {"operation_id": "op-x", "cancellation_request_state": "cancelling", "cancel": {"duration": 600}})
+    ended = client.control("POST", f"/offers/{PUBLISHER}/to-end/end")
+    assert ended.status_code == 200
+    assert ended.json()["status"] == "canceled"
+    assert client.operation("to-end", "op-x").json()["status"] == "canceled"
+    assert client.control("POST", f"/offers/{PUBLISHER}/to-end/end").status_code == 409
+    client.put_offer("to-fail", {"operation_id": "op-y"})
+    assert client.control("POST", f"/offers/{PUBLISHER}/to-fail/end", json={"status": "failed"}).json()["status"] == "failed"
+    assert client.operation("to-fail", "op-y").json()["error"]["code"] == "OperationFailed"
+    assert client.control("POST", f"/offers/{PUBLISHER}/idle/end").status_code == 409
+    assert client.control("POST", f"/offers/{PUBLISHER}/no-such-offer/end").status_code == 404
+    assert client.control("POST", f"/offers/{PUBLISHER}/running-200/end", json={"status": "paused"}).status_code == 400
+    assert client.control("GET", f"/offers/{PUBLISHER}/running-200/end").status_code == 405
+    assert [entry["path"].rsplit("/", 1)[1] for entry in client.log()] == ["op-x", "op-y"]  # control requests are not logged
+
+
+def test_tls_failure_is_logged(client: Client, tmp_path: Path) -> None:
+    import trustme
+
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    session = make_session(str(other_ca))
+    with pytest.raises(requests.exceptions.SSLError):
+        session.get(client.info["authority_host"] + "/x", timeout=10)
+    deadline = time.monotonic() + 5
+    while not client.log() and time.monotonic() < deadline:  # the server notices the client's alert a moment later
+        time.sleep(0.05)
+    assert [(entry["listener"], entry["method"], entry["status"], entry["fault"]) for entry in client.log()] == [("login", None, None, "tls-handshake")]
+
+
+def test_new_settings_and_fault_keys_are_validated(client: Client) -> None:
+    bad_settings = (
+        {"token_redirect": {"status": 200}},
+        {"token_redirect": {"to": "elsewhere"}},
+        {"discovery_redirect": {"colour": "red"}},
+        {"reject_tokens": -1},
+        {"reject_tokens": True},
+    )
+    for settings in bad_settings:
+        assert client.control("PUT", "/settings", json=settings).status_code == 400, settings
+    bad_scenarios = (
+        {"faults": [{"on": "discovery", "apply": "yes"}]},
+        {"faults": [{"on": "list", "trickle_bytes": 1.5}]},
+        {"faults": [{"on": "list", "trickle_interval": 0}]},
+        {"faults": [{"on": "list", "huge_bytes": -1}]},
+        {"cancel": {"end_after_reads": 0}},
+        {"cancellation_request_state": 3},
+    )
+    for scenario in bad_scenarios:
+        assert client.control("PUT", f"/offers/{PUBLISHER}/bad", json=scenario).status_code == 400, scenario
