@@ -209,6 +209,8 @@ class ClientCredentialsToken:
         """A token, or why there is none."""
         try:
             app = self._application()
+        except MissingLibraryError:
+            raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return self._exception_failure(exc, f"Cannot use the authority {self.authority}", "Check authority_host and tenant_id.")
         try:

@@ -261,10 +261,16 @@ class FakeMsal(types.ModuleType):
         self.apps: list[t.Any] = []
         self.results: list[t.Any] = []
         self.init_error: t.Optional[BaseException] = None
+        self.init_errors: list[BaseException] = []  # raised once each, in order, before init_error
+        self.constructed = 0
         fake = self
 
         class ConfidentialClientApplication:  # pylint: disable=too-few-public-methods
             def __init__(self, client_id, **kwargs):
+                # Like MSAL: the constructor reads the authority's OpenID configuration (a request).
+                fake.constructed += 1
+                if fake.init_errors:
+                    raise fake.init_errors.pop(0)
                 if fake.init_error is not None:
                     raise fake.init_error
                 self.client_id = client_id

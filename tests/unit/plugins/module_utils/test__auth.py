@@ -6,19 +6,21 @@
 from __future__ import annotations
 
 import sys
+import types
 
 import pytest
 import requests
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _auth
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError, TransportError
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b0f4a2c-1111-4222-8333-944445555666"
 SECRET = "Q~s3cr3t.VALUE_123"
 MSAL_TOKEN = "eyJ-msal-issued-token"
 SESSION = object()
+SCOPE = "https://cloudpartner.azure.com/.default"
 
 
 def credentials(fakes, **overrides):
@@ -46,25 +48,20 @@ def test_given_token_is_registered_and_used():
     source = _auth.GivenToken("given-abc", registry)
     assert registry == ["given-abc"]
     assert source.token() == "given-abc"
-    assert source.can_refresh is False
+    assert source.renew() is False
 
 
-def test_given_token_refuses_refresh_clearly():
-    source = _auth.GivenToken("given-abc", Registry())
-    with pytest.raises(AuthenticationError) as info:
-        source.refresh()
-    message = info.value.message
+def test_given_token_explains_a_rejection():
+    message = _auth.GivenToken("given-abc", Registry()).rejection_note()
     assert "access_token" in message
-    assert "401" in message
     assert "tenant_id, client_id and client_secret" in message
-    assert _auth.GivenToken.rejected_note in message
     assert "given-abc" not in message
 
 
 def test_token_source_with_access_token_never_imports_msal(fakes, monkeypatch):
     monkeypatch.delitem(sys.modules, "msal", raising=False)
     registry = Registry()
-    source = _auth.token_source(fakes.options(access_token="given-abc", tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET), SESSION, registry)
+    source = _auth.token_source(fakes.options(access_token="given-abc", tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET), SESSION, registry, pytest.fail)
     assert isinstance(source, _auth.GivenToken)
     assert source.token() == "given-abc"
     assert "msal" not in sys.modules
@@ -72,14 +69,13 @@ def test_token_source_with_access_token_never_imports_msal(fakes, monkeypatch):
 
 
 def test_token_source_with_access_token_works_without_msal(fakes, no_msal):  # pylint: disable=unused-argument
-    source = _auth.token_source(fakes.options(access_token="given-abc"), SESSION, Registry())
+    source = _auth.token_source(fakes.options(access_token="given-abc"), SESSION, Registry(), pytest.fail)
     assert source.token() == "given-abc"
 
 
 def test_token_source_with_credentials(fakes):
-    source = _auth.token_source(credentials(fakes), SESSION, Registry())
+    source = _auth.token_source(credentials(fakes), SESSION, Registry(), pytest.fail)
     assert isinstance(source, _auth.ClientCredentialsToken)
-    assert source.can_refresh is True
 
 
 # ---------------------------------------------------------------- client credentials through (fake) msal
@@ -103,7 +99,6 @@ def test_client_credentials_flow(fakes, fake_msal):
     # the token is kept: no second request
     assert source.token() == MSAL_TOKEN
     assert fake_msal.token_requests == 1
-    assert source.token_requests == 1
 
 
 @pytest.mark.parametrize(
@@ -135,7 +130,7 @@ def test_refresh_drops_msal_cache_and_registers_new_token(fakes, fake_msal):
     registry = Registry()
     source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry)
     assert source.token() == "first"
-    assert source.refresh() == "second"
+    assert source.renew() is True
     assert source.token() == "second"
     (app,) = fake_msal.apps
     assert app.removed == 1
@@ -143,10 +138,23 @@ def test_refresh_drops_msal_cache_and_registers_new_token(fakes, fake_msal):
     assert fake_msal.token_requests == 2
 
 
-def test_refresh_before_first_token(fakes, fake_msal):
+def test_only_one_renewal_per_task(fakes, fake_msal):
+    # security review I9: a server answering 401 to everything got one token request per poll
+    fake_msal.results = [good("first"), good("second")]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry())
+    source.token()
+    assert source.renew() is True
+    assert source.renew() is False
+    assert source.renew() is False
+    assert fake_msal.token_requests == 2
+    assert "freshly requested token" in source.rejection_note()
+
+
+def test_renew_before_first_token(fakes, fake_msal):
     fake_msal.results = [good("only")]
     source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry())
-    assert source.refresh() == "only"
+    assert source.renew() is True
+    assert source.token() == "only"
 
 
 def test_entra_error_message(fakes, fake_msal):
@@ -218,13 +226,64 @@ def test_authority_value_error_is_masked(fakes, fake_msal):
     assert SECRET not in info.value.message
 
 
-def test_authority_unreachable(fakes, fake_msal):
+def test_authority_tls_error_is_not_retried(fakes, fake_msal):
+    # maintainer review 1.2: every exception was retried as transient, TLS errors included
     fake_msal.init_error = requests.exceptions.SSLError(f"certificate verify failed {SECRET}")
+    sleeps = []
     with pytest.raises(AuthenticationError) as info:
-        _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry()).token()
-    assert "Cannot reach the authority" in info.value.message
-    assert "SSLError" in info.value.message
+        _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
+    assert "TLS error" in info.value.message
+    assert "ca_path" in info.value.message
     assert SECRET not in info.value.message
+    assert "Gave up" not in info.value.message
+    assert sleeps == [] and fake_msal.constructed == 1
+
+
+def test_discovery_failure_in_the_constructor_is_retried(fakes, fake_msal):
+    # maintainer review 1.2: MSAL reads the OpenID configuration in its constructor, outside the retry loop
+    answer = requests.models.Response()
+    answer.status_code = 503
+    fake_msal.init_errors = [requests.exceptions.ConnectionError("reset"), requests.exceptions.HTTPError("503", response=answer)]
+    fake_msal.results = [good()]
+    sleeps = []
+    source = _auth.ClientCredentialsToken(credentials(fakes, retries=3), SESSION, Registry(), sleep=sleeps.append)
+    assert source.token() == MSAL_TOKEN
+    assert fake_msal.constructed == 3
+    assert len(sleeps) == 2
+
+
+def test_discovery_4xx_is_not_retried(fakes, fake_msal):
+    fake_msal.init_error = ValueError("Unable to get authority configuration for https://login.example/t.")
+    sleeps = []
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
+    assert "Cannot use the authority" in info.value.message
+    assert sleeps == []
+
+
+def test_a_redirect_from_the_authority_is_not_retried(fakes, fake_msal):
+    fake_msal.results = [TransportError("https://login.example answered HTTP 307 with a redirect to http://evil.example", retryable=False)]
+    sleeps = []
+    with pytest.raises(AuthenticationError) as info:
+        _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
+    assert "HTTP 307" in info.value.message
+    assert sleeps == [] and fake_msal.token_requests == 1
+
+
+def test_retry_after_of_the_token_endpoint_is_honoured(fakes, fake_msal):
+    session = types.SimpleNamespace(last_answer=(429, 7.0))
+    fake_msal.results = [{"error": "invalid_request", "error_description": "AADSTS50196: throttled"}, good()]
+    sleeps = []
+    assert _auth.ClientCredentialsToken(credentials(fakes, retries=2), session, Registry(), sleep=sleeps.append).token() == MSAL_TOKEN
+    assert sleeps == [7.0]
+
+
+def test_an_unexpected_exception_is_not_retried(fakes, fake_msal):
+    fake_msal.results = [RuntimeError("bug")]
+    sleeps = []
+    with pytest.raises(AuthenticationError):
+        _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
+    assert sleeps == []
 
 
 def test_msal_missing(fakes, no_msal):  # pylint: disable=unused-argument
@@ -244,24 +303,25 @@ def test_real_msal_is_importable():
 # ---------------------------------------------------------------- with the token cache
 
 
+def key_for(options):
+    return cache_key(f"{options.authority_host}/{options.tenant_id}", options.client_id, SCOPE)
+
+
 def test_cached_token_skips_msal(fakes, no_msal, tmp_path):  # pylint: disable=unused-argument
     # a cache hit must not even import msal
-    cache = TokenCache(str(tmp_path / "cache" / "tokens.json"))
-    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), cache)
-    cache.put(source._cache_key, "cached-token", 3600)  # pylint: disable=protected-access
+    cache = TokenCache(str(tmp_path))
+    cache.put(key_for(credentials(fakes)), "cached-token", 3600)
     registry = Registry()
     source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, registry, cache)
     assert source.token() == "cached-token"
     assert registry == ["cached-token"]
-    assert source.token_requests == 0
 
 
 def test_token_is_stored_and_reused_by_the_next_task(fakes, fake_msal, tmp_path):
-    path = str(tmp_path / "cache" / "tokens.json")
     fake_msal.results = [good("stored", expires_in=3599)]
-    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "stored"
-    # a new process: a new source and a new cache object on the same file
-    second = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path))
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "stored"
+    # a new process: a new source and a new cache object on the same directory
+    second = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(str(tmp_path)))
     assert second.token() == "stored"
     assert fake_msal.token_requests == 1
 
@@ -269,44 +329,69 @@ def test_token_is_stored_and_reused_by_the_next_task(fakes, fake_msal, tmp_path)
 @pytest.mark.parametrize(
     "change",
     [
-        {"client_secret": "another-secret"},
         {"client_id": "11111111-2222-4333-8444-555555555555"},
         {"tenant_id": "contoso.onmicrosoft.com"},
         {"authority_host": "https://login.example.test"},
     ],
 )
-def test_cache_is_per_credentials(fakes, fake_msal, tmp_path, change):
-    path = str(tmp_path / "tokens.json")
+def test_cache_is_per_identity(fakes, fake_msal, tmp_path, change):
     fake_msal.results = [good("first"), good("second")]
-    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "first"
-    assert _auth.ClientCredentialsToken(credentials(fakes, **change), SESSION, Registry(), TokenCache(path)).token() == "second"
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "first"
+    assert _auth.ClientCredentialsToken(credentials(fakes, **change), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "second"
 
 
-def test_refresh_replaces_a_rejected_cached_token(fakes, fake_msal, tmp_path):
-    path = str(tmp_path / "tokens.json")
-    cache = TokenCache(path)
+def test_cache_key_holds_no_hash_of_the_secret(fakes, fake_msal, tmp_path):
+    # security review L8: the unsalted SHA-256 of the secret in the key was an offline oracle for it.
+    # The token belongs to the identity; another secret of the same application gets the same token.
+    fake_msal.results = [good("first")]
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "first"
+    assert _auth.ClientCredentialsToken(credentials(fakes, client_secret="rotated"), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "first"
+    stored = "".join(path.read_text(encoding="utf-8") for path in tmp_path.rglob("tokens.json"))
+    assert stored and SECRET not in stored
+    assert key_for(credentials(fakes)) == key_for(credentials(fakes, client_secret="rotated"))
+
+
+def test_renewal_replaces_a_rejected_cached_token(fakes, fake_msal, tmp_path):
+    cache = TokenCache(str(tmp_path))
+    cache.put(key_for(credentials(fakes)), "rejected", 3600)
     source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), cache)
-    cache.put(source._cache_key, "rejected", 3600)  # pylint: disable=protected-access
     fake_msal.results = [good("fresh")]
     assert source.token() == "rejected"
-    assert source.refresh() == "fresh"
-    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(path)).token() == "fresh"
+    assert source.renew() is True
+    assert _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), TokenCache(str(tmp_path))).token() == "fresh"
 
 
-def test_token_source_uses_cache_path_option(fakes, fake_msal, tmp_path):
-    path = tmp_path / "c" / "tokens.json"
+def test_token_source_uses_the_cache_home_option(fakes, fake_msal, tmp_path):
     fake_msal.results = [good("stored")]
-    _auth.token_source(credentials(fakes, token_cache_path=str(path)), SESSION, Registry()).token()
-    assert path.exists()
-    assert "stored" in path.read_text()
+    _auth.token_source(credentials(fakes, token_cache_home=str(tmp_path)), SESSION, Registry(), pytest.fail).token()
+    stored = tmp_path / "azure_marketplace.cloudpartner" / "tokens.json"
+    assert "stored" in stored.read_text(encoding="utf-8")
 
 
-def test_no_cache_without_path(fakes, fake_msal, tmp_path, monkeypatch):
+def test_no_cache_without_a_cache_home(fakes, fake_msal, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fake_msal.results = [good("a"), good("b")]
-    assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "a"
-    assert _auth.token_source(credentials(fakes, token_cache_path=None), SESSION, Registry()).token() == "b"
+    assert _auth.token_source(credentials(fakes, token_cache_home=None), SESSION, Registry(), pytest.fail).token() == "a"
+    assert _auth.token_source(credentials(fakes, token_cache_home=None), SESSION, Registry(), pytest.fail).token() == "b"
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_nothing_is_cached_without_tls_verification(fakes, fake_msal, tmp_path):
+    # security review L10: a token obtained with validate_certs false (possibly from a MITM) was served to later tasks
+    warnings = []
+    fake_msal.results = [good("unverified"), good("second")]
+    options = credentials(fakes, token_cache_home=str(tmp_path), verify=False, authority_host="https://login.example.test")
+    assert _auth.token_source(options, SESSION, Registry(), warnings.append).token() == "unverified"
+    assert _auth.token_source(options, SESSION, Registry(), warnings.append).token() == "second"
+    assert not list(tmp_path.rglob("tokens.json"))
+    assert warnings == []
+
+
+def test_unverified_tls_to_a_microsoft_authority_warns(fakes, fake_msal, tmp_path):
+    warnings = []
+    _auth.token_source(credentials(fakes, verify=False), SESSION, Registry(), warnings.append)
+    assert len(warnings) == 1 and "client secret" in warnings[0]
+    assert SECRET not in warnings[0]
 
 
 def test_transient_token_failures_are_retried_with_backoff(fakes, fake_msal):
@@ -315,7 +400,7 @@ def test_transient_token_failures_are_retried_with_backoff(fakes, fake_msal):
     sleeps = []
     source = _auth.ClientCredentialsToken(credentials(fakes, retries=2), SESSION, Registry(), sleep=sleeps.append)
     assert source.token() == MSAL_TOKEN
-    assert source.token_requests == 3
+    assert fake_msal.token_requests == 3
     assert len(sleeps) == 2 and 0 < sleeps[0] <= sleeps[1] * 2
 
 

@@ -27,6 +27,13 @@ CONTRACT_ENV = {
     "client_secret": ["CLOUDPARTNER_CLIENT_SECRET", "AZURE_SECRET", "AZURE_CLIENT_SECRET"],
     "authority_host": ["CLOUDPARTNER_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"],
 }
+# Typed options with one variable each (contract: so that an AWX custom credential can carry them).
+CONTRACT_TYPED_ENV = {
+    "validate_certs": ("CLOUDPARTNER_VALIDATE_CERTS", "false", False),
+    "ca_path": ("CLOUDPARTNER_CA_PATH", "/etc/pki/corp-ca.pem", "/etc/pki/corp-ca.pem"),
+    "timeout": ("CLOUDPARTNER_TIMEOUT", "12", 12),
+    "retries": ("CLOUDPARTNER_RETRIES", "0", 0),
+}
 
 
 def module_spec():
@@ -83,8 +90,18 @@ def test_argspec_fallbacks_follow_the_contract():
     spec = opts.argument_spec()
     for option, names in CONTRACT_ENV.items():
         assert spec[option]["fallback"][1] == names, option
-    for option in ("validate_certs", "ca_path", "timeout", "retries"):
-        assert "fallback" not in spec[option]
+    for option, (name, _value, _typed) in CONTRACT_TYPED_ENV.items():
+        assert spec[option]["fallback"][1] == [name], option
+
+
+@pytest.mark.parametrize("option", sorted(CONTRACT_TYPED_ENV))
+def test_transport_options_come_from_the_environment_typed(monkeypatch, option):
+    # maintainer review 7: ca_path, validate_certs, timeout and retries had no environment variable
+    name, value, typed = CONTRACT_TYPED_ENV[option]
+    monkeypatch.setenv(name, value)
+    assert validated({})[option] == typed
+    monkeypatch.setenv(name, "")
+    assert validated({})[option] == opts.argument_spec()[option].get("default")
 
 
 def test_argument_spec_returns_copies_and_module_options_win():
@@ -179,9 +196,9 @@ def test_env_fallback_skips_empty_variables(monkeypatch):
     monkeypatch.setenv("CP_UNIT_A", "")
     monkeypatch.setenv("CP_UNIT_B", "b")
     monkeypatch.setenv("CP_UNIT_C", "c")
-    assert opts.env_fallback("CP_UNIT_MISSING", "CP_UNIT_A", "CP_UNIT_B", "CP_UNIT_C") == "b"
+    assert opts.nonempty_env_fallback("CP_UNIT_MISSING", "CP_UNIT_A", "CP_UNIT_B", "CP_UNIT_C") == "b"
     with pytest.raises(AnsibleFallbackNotFound):
-        opts.env_fallback("CP_UNIT_MISSING", "CP_UNIT_A")
+        opts.nonempty_env_fallback("CP_UNIT_MISSING", "CP_UNIT_A")
 
 
 def test_all_env_vars_empty_means_unset(monkeypatch):
@@ -193,21 +210,55 @@ def test_all_env_vars_empty_means_unset(monkeypatch):
 def test_token_cache_options(monkeypatch, tmp_path):
     params = validated({"access_token": TOKEN})
     assert params["token_cache"] is True
-    assert params["token_cache_path"] is None
+    assert params["token_cache_dir"] is None
     monkeypatch.setenv("CLOUDPARTNER_TOKEN_CACHE", "false")
-    monkeypatch.setenv("CLOUDPARTNER_TOKEN_CACHE_PATH", str(tmp_path / "t.json"))
+    monkeypatch.setenv("CLOUDPARTNER_TOKEN_CACHE_DIR", str(tmp_path / "cache-home"))
     params = validated({"access_token": TOKEN})
     assert params["token_cache"] is False
-    assert params["token_cache_path"] == str(tmp_path / "t.json")
+    assert params["token_cache_dir"] == str(tmp_path / "cache-home")
     assert validated({"token_cache": True})["token_cache"] is True
 
 
-def test_token_cache_path_resolution(monkeypatch, tmp_path):
+def test_token_cache_home_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     creds = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
-    assert connection(creds).token_cache_path == str(tmp_path / "xdg" / "ansible-azure_marketplace-cloudpartner" / "tokens.json")
-    assert connection(dict(creds, token_cache_path=str(tmp_path / "own.json"))).token_cache_path == str(tmp_path / "own.json")
-    assert connection(dict(creds, token_cache=False)).token_cache_path is None
+    assert connection(creds).token_cache_home == str(tmp_path / "xdg")
+    assert connection(dict(creds, token_cache_dir=str(tmp_path / "own"))).token_cache_home == str(tmp_path / "own")
+    assert connection(dict(creds, token_cache=False)).token_cache_home is None
+
+
+def test_a_relative_token_cache_dir_is_refused(monkeypatch, tmp_path):
+    # security review L6: a relative location put live tokens into the project directory
+    monkeypatch.chdir(tmp_path)
+    creds = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
+    with pytest.raises(ValidationError) as info:
+        opts.ConnectionOptions.from_params(dict(validated(creds), token_cache_dir="relative/dir"))
+    assert "absolute" in info.value.message
+
+
+def test_no_cache_home_without_an_absolute_home(monkeypatch, tmp_path):
+    # security review L6: with HOME unset (and no passwd entry) the cache landed in ./~/.cache
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "~")
+    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    monkeypatch.chdir(tmp_path)
+    creds = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
+    assert connection(creds).token_cache_home is None
+
+
+@pytest.mark.parametrize("value", ["tok\n", "  tok  ", "\ttok\r\n"])
+def test_access_token_whitespace_around_is_dropped(value):
+    # security review L3: a trailing newline broke the header and echoed the token
+    assert connection({"access_token": value.replace("tok", TOKEN)}).access_token == TOKEN
+
+
+@pytest.mark.parametrize("inside", [" ", "\n", "\r\n", "\x00", "\u00e9"])
+def test_access_token_with_whitespace_or_controls_inside_is_refused_without_echo(inside):
+    token = f"{TOKEN[:8]}{inside}{TOKEN[8:]}"
+    with pytest.raises(ValidationError) as info:
+        connection({"access_token": token})
+    assert TOKEN[:8] not in info.value.message and TOKEN[8:] not in info.value.message
+    assert "not shown" in info.value.message
 
 
 def test_secrets_from_env_are_no_log_values(monkeypatch):
