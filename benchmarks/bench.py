@@ -222,9 +222,10 @@ class Bench:
     # ---- plumbing
 
     def fresh_cache(self) -> str:
-        """A token-cache file that does not exist yet, in a directory the module creates (mode 0700)."""
+        """A token-cache home that does not exist yet (CLOUDPARTNER_TOKEN_CACHE_DIR): the module creates it
+        and keeps its file in ``<home>/azure_marketplace.cloudpartner/tokens.json`` (directories mode 0700)."""
         self._caches += 1
-        return str(self.work / "token-caches" / str(self._caches) / "tokens.json")
+        return str(self.work / "token-caches" / str(self._caches))
 
     def offer_name(self, *parts: t.Any) -> str:
         return "-".join(["b" + self.run_id, *(str(part) for part in parts)])
@@ -258,7 +259,7 @@ class Bench:
         command.append(str(PLAYBOOKS / name))
         environment = dict(self.env)
         if cache:
-            environment["CLOUDPARTNER_TOKEN_CACHE_PATH"] = cache
+            environment["CLOUDPARTNER_TOKEN_CACHE_DIR"] = cache
         environment.update(env or {})
         environment["CLOUDPARTNER_BENCH_RUNS_FILE"] = str(self._runs_file)
         self.wait_for_quiet()
@@ -613,8 +614,8 @@ class Bench:
             wrapper, cache = cases[label]
             run_env = dict(self.env)
             if cache is not None:
-                # "" asks for a cold cache: a new file every run.
-                run_env["CLOUDPARTNER_TOKEN_CACHE_PATH"] = cache or self.fresh_cache()
+                # "" asks for a cold cache: a new cache home every run.
+                run_env["CLOUDPARTNER_TOKEN_CACHE_DIR"] = cache or self.fresh_cache()
                 self.emulator.put_offer(offer, {"cancel": {"status": 200}})
             seq = self.emulator.last_seq()
             wall, cpu, completed = self.timed([self.python, *options, str(wrapper), *([debug] if debug else [])], run_env)

@@ -7,6 +7,8 @@
 # emulator's credentials as CLOUDPARTNER_* variables (as an AWX credential would inject them), and runs
 # examples/cancel_operation.yml twice: the first run must report changed=1, the second changed=0.
 # Exit status 0 only if both held. The emulator is stopped on exit, also on failure or Ctrl-C.
+# Linux, bash >= 4. Everything it writes stays in .work/: the tools run with HOME=.work/home and
+# TMPDIR=.work/tmp (isolate_home in scripts/lib/common.sh), the token cache is .work/demo/token-cache.
 #
 # Usage: scripts/demo.sh
 set -euo pipefail
@@ -75,9 +77,11 @@ PY
     done
     # A token or API version left in the caller's environment would bypass what the demo shows.
     unset CLOUDPARTNER_ACCESS_TOKEN CLOUDPARTNER_API_VERSION
-    # The module caches tokens in ~/.cache by default; keep the emulator's out of the user's HOME.
-    export CLOUDPARTNER_TOKEN_CACHE_PATH=$DEMO_DIR/tokens.json
-    rm -f "$CLOUDPARTNER_TOKEN_CACHE_PATH"
+    # A cache home of the demo's own, emptied each time: a token of an earlier run's emulator (another
+    # secret, another CA) must not be reused. The module keeps its file in
+    # $CLOUDPARTNER_TOKEN_CACHE_DIR/azure_marketplace.cloudpartner/tokens.json and creates that directory itself.
+    export CLOUDPARTNER_TOKEN_CACHE_DIR=$DEMO_DIR/token-cache
+    rm -rf "$CLOUDPARTNER_TOKEN_CACHE_DIR"
 }
 
 # run_playbook N: run the example once; print its output and leave the PLAY RECAP's changed/failed
@@ -134,6 +138,7 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    isolate_home
     mkdir -p "$DEMO_DIR"
     wait_for_lock "$DEMO_DIR/.lock" "scripts/demo.sh"
 

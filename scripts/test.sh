@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# The project's test command (README: ./scripts/test.sh; CI: .ci/run).
+# The project's test command (README: ./scripts/test.sh; CI: .ci/run). Linux, bash >= 4.
 #
-# Builds two tool venvs (ansible-core 2.19 on Python 3.11, newest ansible-core on Python 3.13), builds and
-# installs the collection, copies the checkout into an ansible_collections/ tree, starts the Cloud Partner
-# Portal emulator, and runs ansible-test sanity/units/integration for each venv, ansible-lint and
-# antsibull-changelog lint. Every step runs even when an earlier one failed (unless it needs the failed
-# one); the end is a PASS/FAIL table and one line "N passed, M failed". Exit status 0 only if all passed.
+# Builds three tool venvs, one per tested ansible-core:
+#   core219-py311     ansible-core 2.19 / Python 3.11, "minimum versions": msal and requests exactly at the
+#                     floors of requirements.txt    -> sanity, units, integration
+#   core220-py312     ansible-core 2.20 / Python 3.12            -> sanity, units
+#   corelatest-py313  the newest ansible-core (2.21) / Python 3.13, newest msal and requests
+#                                                                -> sanity, units, integration; ansible-lint
+# builds and installs the collection, copies the checkout into an ansible_collections/ tree, starts the Cloud
+# Partner Portal emulator, and runs ansible-test sanity/units/integration per venv, ansible-lint and the other
+# gates. Every step runs even when an earlier one failed (unless it needs the failed one); the end is a
+# PASS/FAIL table and one line "N passed, M failed". Exit status 0 only if all passed.
 #
-# Usage: scripts/test.sh [--only STEP[,STEP...]] [--python 3.11|3.13] [--fast] [--serial] [--help]
+# Usage: scripts/test.sh [--only STEP[,STEP...]] [--python 3.11|3.12|3.13[,...]] [--fast] [--serial] [--help]
 #   steps: venv build doc tree emulator sanity units integration lint changelog docs importer emulator-tests
-#   --fast    skip the newest-core venv (Python 3.13)
-#   --serial  run the two venvs' integration tests one after the other instead of side by side
+#   --python  only the venvs of these Pythons (comma-separated)
+#   --fast    only the minimum-versions venv (ansible-core 2.19 / Python 3.11)
+#   --serial  run the two integration runs (2.19 and the newest core) one after the other instead of side by side
+#   ansible-lint always runs from corelatest-py313 (ansible-lint needs a newer cryptography than msal 1.31
+#   allows), which is built for it when --python/--fast left it out.
 #   VERBOSE=1  pass -v to ansible-test;  RELOCK=1  re-resolve and rewrite scripts/requirements/*.constraints.txt
-# Everything generated goes to .work/ (venvs, dist, collections, tree, emulator, logs); HOME/.ansible/test
-# gets ansible-test's own venvs and the offline get-pip shims.
+#   of the venvs it builds
+# Everything generated goes to .work/: the venvs, dist, collections, tree, emulator, logs, and the HOME and
+# TMPDIR of every tool it runs (.work/home, .work/tmp: ansible-test's venvs, cache, get-pip shims and SSH key,
+# Ansible's ~/.ansible/tmp, pip's cache, the modules' token cache). Nothing is written outside the checkout
+# except what ansible-test creates and removes in /tmp by itself (its injector directories).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -22,9 +33,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 readonly ALL_STEPS=(venv build doc tree emulator sanity units integration lint changelog docs importer emulator-tests)
 # venv name -> Python version; the order is the run order, the first selected one is the "primary"
-# venv (build, doc, emulator, lint, changelog use it).
-readonly VENV_NAMES=(core219-py311 corelatest-py313)
-declare -A VENV_PYTHON=([core219-py311]=3.11 [corelatest-py313]=3.13)
+# venv (build, doc, emulator, changelog, docs, emulator-tests use it).
+readonly VENV_NAMES=(core219-py311 core220-py312 corelatest-py313)
+declare -A VENV_PYTHON=([core219-py311]=3.11 [core220-py312]=3.12 [corelatest-py313]=3.13)
+# Integration runs on the oldest and the newest core only (sanity and units run on all).
+readonly INTEGRATION_VENVS=(core219-py311 corelatest-py313)
+# The venv that has ansible-lint (scripts/requirements/lint.txt).
+readonly LINT_VENV_NAME=corelatest-py313
 readonly DOC_MODULE=cloudpartner_operation_cancel
 readonly DIST_DIR=$WORK_DIR/dist
 readonly INSTALL_DIR=$WORK_DIR/collections
@@ -159,9 +174,10 @@ step_venv() {
 # several minutes of mostly waiting on the emulator's timers: run those side by side.
 # ansible-test integration creates $HOME/.ansible/test/id_rsa on first use, without a lock: two runs
 # started together on a fresh HOME (CI) race, and the loser fails with "id_rsa already exists".
-# Create it once, with the same command ansible-test uses, before the parallel runs.
+# Create it once, with the same command ansible-test uses, before the parallel runs (in the .work HOME).
 ensure_ansible_test_ssh_key() {
     local key=$HOME/.ansible/test/id_rsa
+    [[ $HOME == "$WORK_HOME" ]] || die "ensure_ansible_test_ssh_key: HOME is $HOME, not $WORK_HOME"
     if [[ ! -f $key || ! -f $key.pub ]]; then
         mkdir -p "$(dirname "$key")"
         rm -f "$key" "$key.pub"
@@ -218,11 +234,11 @@ step_venv_collect() {
     write_get_pip_shims "$(venv_dir "$name")/bin/python"
 }
 
-# In parallel mode every venv but the primary one runs its integration tests in a tree and against an
+# In parallel mode every integration venv but the first runs its integration tests in a tree and against an
 # emulator of its own: ansible-test writes tests/integration/inventory and tests/output/ in the tree,
 # and the targets reset the emulator.
 tree_for() {
-    if [[ $PARALLEL == 1 && $1 != "$PRIMARY_NAME" ]]; then
+    if [[ $PARALLEL == 1 && $1 != "$FOREGROUND_INTEGRATION" ]]; then
         printf '%s\n' "$WORK_DIR/tree-$1/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME"
     else
         printf '%s\n' "$TREE"
@@ -230,7 +246,7 @@ tree_for() {
 }
 
 emulator_state_for() {
-    if [[ $PARALLEL == 1 && $1 != "$PRIMARY_NAME" ]]; then
+    if [[ $PARALLEL == 1 && $1 != "$FOREGROUND_INTEGRATION" ]]; then
         printf '%s\n' "$WORK_DIR/emulator-$1"
     else
         printf '%s\n' "$EMULATOR_STATE"
@@ -375,11 +391,17 @@ ansible_test() {
     (cd "${TEST_TREE:-$TREE}" && with_venv "$venv" ansible-test "${args[@]}" "$@")
 }
 
+# Sanity must pass without ignore files. A glob, not find: nothing here can fail quietly and let the gate
+# pass (a missing tree fails the step instead).
 step_sanity() {
-    local ignores
-    ignores=$(find "$TREE/tests/sanity" -maxdepth 1 -name 'ignore-*.txt' -printf 'tests/sanity/%f\n' 2>/dev/null || true)
-    if [[ -n $ignores ]]; then
-        log "FAIL: sanity must pass without ignore files, found: $(tr '\n' ' ' <<<"$ignores")"
+    local path found=()
+    [[ -d $TREE/tests ]] || die "no tests/ in ${TREE#"$REPO_ROOT"/}: the tree step did not run or failed"
+    for path in "$TREE"/tests/sanity/ignore-*.txt; do
+        # Without a match the pattern stays as it is, and does not exist.
+        if [[ -e $path || -L $path ]]; then found+=("${path#"$TREE"/}"); fi
+    done
+    if [[ ${#found[@]} -gt 0 ]]; then
+        log "FAIL: sanity must pass without ignore files, found: ${found[*]}"
         return 1
     fi
     ansible_test "$1" "$2" sanity
@@ -487,7 +509,7 @@ main() {
         case $1 in
         --only) only=${2:?--only needs a comma-separated list of steps}; shift 2 ;;
         --only=*) only=${1#*=}; shift ;;
-        --python) python_filter=${2:?--python needs 3.11 or 3.13}; shift 2 ;;
+        --python) python_filter=${2:?--python needs 3.11, 3.12 or 3.13 (or a comma-separated list)}; shift 2 ;;
         --python=*) python_filter=${1#*=}; shift ;;
         --fast) fast=1; shift ;;
         --serial) PARALLEL=0; shift ;;
@@ -511,22 +533,24 @@ main() {
     else
         for step in "${ALL_STEPS[@]}"; do want[$step]=1; done
     fi
-    # Prerequisites come along automatically.
-    if [[ -n ${want[doc]:-} || -n ${want[importer]:-} ]]; then want[build]=1; fi
-    if [[ -n ${want[integration]:-} ]]; then want[emulator]=1; fi
-    for step in sanity units integration lint changelog emulator docs emulator-tests; do
-        if [[ -n ${want[$step]:-} ]]; then want[tree]=1; fi
-    done
-
-    # Which venvs.
-    local selected=()
+    # Which venvs: --python X.Y[,X.Y...] keeps the venvs of those Pythons, --fast only the first (2.19 / 3.11).
+    local selected=() pythons=() python
+    if [[ -n $python_filter ]]; then
+        IFS=, read -r -a pythons <<<"$python_filter"
+        for python in "${pythons[@]}"; do
+            if [[ " ${VENV_PYTHON[*]} " != *" $python "* ]]; then
+                log "unknown --python '$python' (tested: $(for n in "${VENV_NAMES[@]}"; do printf '%s ' "${VENV_PYTHON[$n]}"; done))"
+                exit 2
+            fi
+        done
+    fi
     for name in "${VENV_NAMES[@]}"; do
-        [[ -n $python_filter && ${VENV_PYTHON[$name]} != "$python_filter" ]] && continue
-        [[ $fast == 1 && $name == corelatest-* ]] && continue
+        [[ -n $python_filter && ",$python_filter," != *",${VENV_PYTHON[$name]},"* ]] && continue
+        [[ $fast == 1 && $name != "${VENV_NAMES[0]}" ]] && continue
         selected+=("$name")
     done
     if [[ ${#selected[@]} -eq 0 ]]; then
-        log "no venv left: --python takes 3.11 or 3.13 (and --fast drops 3.13)"
+        log "no venv left: --fast keeps only Python ${VENV_PYTHON[${VENV_NAMES[0]}]} (ansible-core 2.19)"
         exit 2
     fi
     # Only the ansible-test steps run per venv; the rest needs just the primary one.
@@ -535,13 +559,36 @@ main() {
         if [[ -n ${want[$step]:-} ]]; then per_venv=1; fi
     done
     [[ $per_venv == 1 ]] || selected=("${selected[0]}")
-    [[ ${#selected[@]} -gt 1 ]] || PARALLEL=0
     INTEGRATION_NAMES=()
-    if [[ -n ${want[integration]:-} ]]; then INTEGRATION_NAMES=("${selected[@]}"); fi
+    if [[ -n ${want[integration]:-} ]]; then
+        for name in "${selected[@]}"; do
+            if [[ " ${INTEGRATION_VENVS[*]} " == *" $name "* ]]; then INTEGRATION_NAMES+=("$name"); fi
+        done
+        if [[ ${#INTEGRATION_NAMES[@]} -eq 0 ]]; then
+            log "integration runs on ${INTEGRATION_VENVS[*]} only, and none of them is selected: not running it"
+            unset 'want[integration]'
+        fi
+    fi
+    [[ ${#INTEGRATION_NAMES[@]} -gt 1 ]] || PARALLEL=0
+    FOREGROUND_INTEGRATION=${INTEGRATION_NAMES[0]:-}
+
+    # Prerequisites come along automatically.
+    if [[ -n ${want[doc]:-} || -n ${want[importer]:-} ]]; then want[build]=1; fi
+    if [[ -n ${want[integration]:-} ]]; then want[emulator]=1; fi
+    for step in sanity units integration lint changelog emulator docs emulator-tests; do
+        if [[ -n ${want[$step]:-} ]]; then want[tree]=1; fi
+    done
 
     PRIMARY_NAME=${selected[0]}
     PRIMARY_VENV=$(venv_dir "$PRIMARY_NAME")
     local primary_label="venv $PRIMARY_NAME"
+    # The venvs to build: the selected ones, and the one with ansible-lint when lint needs it.
+    local build_names=("${selected[@]}")
+    if [[ -n ${want[lint]:-} && " ${selected[*]} " != *" $LINT_VENV_NAME "* ]]; then
+        build_names+=("$LINT_VENV_NAME")
+    fi
+    # HOME, TMPDIR and the caches of everything below: .work/home, .work/tmp.
+    isolate_home
     mkdir -p "$LOG_DIR"
     # Two runs in one checkout would share .work/tree, the emulator state and the logs.
     wait_for_lock "$WORK_DIR/.test.lock" "scripts/test.sh"
@@ -552,14 +599,15 @@ main() {
     trap 'exit 143' TERM
     PYBIN=$(make_pybin)
 
-    log "repo: $REPO_ROOT; venvs: ${selected[*]}; steps: $(for s in "${ALL_STEPS[@]}"; do [[ -n ${want[$s]:-} ]] && printf '%s ' "$s"; done)"
+    log "repo: $REPO_ROOT; HOME: $HOME; venvs: ${build_names[*]}; integration: ${INTEGRATION_NAMES[*]:-none};" \
+        "steps: $(for s in "${ALL_STEPS[@]}"; do [[ -n ${want[$s]:-} ]] && printf '%s ' "$s"; done)"
 
     # Venvs: the primary one in the foreground, the others side by side.
-    for name in "${selected[@]:1}"; do
+    for name in "${build_names[@]:1}"; do
         start_background "venv $name" ensure_venv "$name" "${VENV_PYTHON[$name]}"
     done
     run_step "$primary_label" step_venv "$PRIMARY_NAME" "${VENV_PYTHON[$PRIMARY_NAME]}"
-    for name in "${selected[@]:1}"; do
+    for name in "${build_names[@]:1}"; do
         run_step "venv $name" step_venv_collect "$name"
     done
 
@@ -615,13 +663,13 @@ main() {
             skip_step "integration $name" "venv $name or tree failed"
         elif ! passed emulator; then
             skip_step "integration $name" "emulator failed"
-        elif [[ $PARALLEL == 1 && $name != "$PRIMARY_NAME" ]]; then
+        elif [[ $PARALLEL == 1 && $name != "$FOREGROUND_INTEGRATION" ]]; then
             start_background "integration $name" step_integration "$venv" "$version" "$name"
             background+=("$name")
         fi
     done
     for name in "${INTEGRATION_NAMES[@]}"; do
-        if [[ $PARALLEL == 1 && $name != "$PRIMARY_NAME" ]] || [[ -n ${STEP_STATUS["integration $name"]:-} ]]; then
+        if [[ $PARALLEL == 1 && $name != "$FOREGROUND_INTEGRATION" ]] || [[ -n ${STEP_STATUS["integration $name"]:-} ]]; then
             continue
         fi
         run_step "integration $name" step_integration "$(venv_dir "$name")" "${VENV_PYTHON[$name]}" "$name"
@@ -631,10 +679,10 @@ main() {
     done
 
     if [[ -n ${want[lint]:-} ]]; then
-        if passed tree "$primary_label"; then
-            run_step ansible-lint step_lint "$PRIMARY_VENV"
+        if passed tree "venv $LINT_VENV_NAME"; then
+            run_step ansible-lint step_lint "$(venv_dir "$LINT_VENV_NAME")"
         else
-            skip_step ansible-lint "tree or $primary_label failed"
+            skip_step ansible-lint "tree or venv $LINT_VENV_NAME failed"
         fi
     fi
     if [[ -n ${want[changelog]:-} ]]; then
@@ -674,6 +722,7 @@ main() {
 
 RUN_START=$(now_us)
 PRIMARY_NAME=''
+FOREGROUND_INTEGRATION=''
 PRIMARY_VENV=''
 PARALLEL=1
 INTEGRATION_NAMES=()

@@ -12,6 +12,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 tarball=${1:?usage: $0 TARBALL}
+# HOME, TMPDIR and pip's cache in .work/ (a no-op when scripts/test.sh started us).
+isolate_home
 tarball=$(cd "$(dirname "$tarball")" && pwd -P)/$(basename "$tarball")
 venv=$VENVS_DIR/galaxy-importer
 requirements=$REQUIREMENTS_DIR/galaxy-importer.txt

@@ -4,17 +4,21 @@
 #
 # Everything here works on a fresh clone with a fresh HOME where only the pyenv Pythons and PyPI exist:
 # interpreters are found under the pyenv versions directory (never through the shims), and every
-# generated file goes to .work/ (git-ignored and build-ignored).
+# generated file goes to .work/ (git-ignored and build-ignored), the tools' HOME included (isolate_home).
+# Linux and bash >= 4 only (associative arrays, EPOCHREALTIME, flock, GNU tar and coreutils).
 
 # Repository root (= collection root), resolved physically: ansible-test rejects symlinked paths.
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 WORK_DIR=$REPO_ROOT/.work
+# HOME and TMPDIR of everything the scripts run (isolate_home).
+WORK_HOME=$WORK_DIR/home
+WORK_TMP=$WORK_DIR/tmp
 VENVS_DIR=$WORK_DIR/venvs
 REQUIREMENTS_DIR=$REPO_ROOT/scripts/requirements
 EMULATOR_SCRIPT=$REPO_ROOT/tests/emulator/cloudpartner_emulator.py
 COLLECTION_NAMESPACE=azure_marketplace
 COLLECTION_NAME=cloudpartner
-readonly REPO_ROOT WORK_DIR VENVS_DIR REQUIREMENTS_DIR EMULATOR_SCRIPT COLLECTION_NAMESPACE COLLECTION_NAME
+readonly REPO_ROOT WORK_DIR WORK_HOME WORK_TMP VENVS_DIR REQUIREMENTS_DIR EMULATOR_SCRIPT COLLECTION_NAMESPACE COLLECTION_NAME
 
 # pip versions ansible-test's venv bootstrap asked for in the cores we pin (2.19: 24.2, 2.21: 25.2).
 # write_get_pip_shims also scans the installed ansible_test sources, so a newer core works too;
@@ -53,9 +57,10 @@ format_duration() {
 }
 
 # The pyenv versions directory. CI has a fresh HOME, so $HOME/.pyenv may not be it: try PYENV_ROOT,
-# `pyenv root`, the directory the pyenv executable lives in, then $HOME/.pyenv.
+# `pyenv root`, the directory the pyenv executable lives in, then the real HOME's .pyenv (isolate_home
+# saves the real HOME in CLOUDPARTNER_REAL_HOME before it points HOME into .work/).
 pyenv_versions_dir() {
-    local candidates=() exe dir
+    local candidates=() exe dir real_home=${CLOUDPARTNER_REAL_HOME:-${HOME:-}}
     [[ -n ${PYENV_ROOT:-} ]] && candidates+=("$PYENV_ROOT")
     if exe=$(command -v pyenv 2>/dev/null); then
         dir=$(pyenv root 2>/dev/null || true)
@@ -63,7 +68,8 @@ pyenv_versions_dir() {
         exe=$(readlink -f "$exe")
         candidates+=("$(dirname "$(dirname "$exe")")")
     fi
-    candidates+=("$HOME/.pyenv" /root/.pyenv /opt/pyenv /usr/local/pyenv)
+    [[ -n $real_home ]] && candidates+=("$real_home/.pyenv")
+    candidates+=(/root/.pyenv /opt/pyenv /usr/local/pyenv)
     for dir in "${candidates[@]}"; do
         if [[ -d $dir/versions ]]; then
             printf '%s\n' "$dir/versions"
@@ -85,8 +91,8 @@ find_python() {
     fi
     if versions_dir=$(pyenv_versions_dir); then
         # Highest patch release of that minor version; sort -V orders 3.11.10 after 3.11.7.
-        best=$(find "$versions_dir" -mindepth 1 -maxdepth 1 -name "$version.*" -printf '%f\n' 2>/dev/null |
-            grep -E "^${version//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
+        local dirs=("$versions_dir/$version".*)
+        best=$(printf '%s\n' "${dirs[@]##*/}" | grep -E "^${version//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
         candidate=$versions_dir/$best/bin/python$version
         if [[ -n $best && -x $candidate ]]; then
             printf '%s\n' "$candidate"
@@ -112,6 +118,44 @@ make_pybin() {
         fi
     done
     printf '%s\n' "$pybin"
+}
+
+# isolate_home: from here on, everything the calling script runs gets HOME=.work/home and TMPDIR=.work/tmp
+# (and XDG_*_HOME, pip's cache under that HOME), so that nothing is written outside the checkout:
+# ansible-test keeps its venvs, its download cache (the get-pip shims) and its SSH key in ~/.ansible/test,
+# Ansible its temporary files in ~/.ansible/tmp, pip its cache in ~/.cache/pip and the modules their token
+# cache in ~/.cache/azure_marketplace.cloudpartner. ansible-test hands its children HOME but not TMPDIR, which
+# is why HOME matters most.
+# What discovery needs from the real HOME is taken before the switch: the pyenv root (exported as PYENV_ROOT)
+# and the user's pip configuration (linked, read-only, so that a mirror configured there keeps working, also
+# for the pip runs inside ansible-test). The real HOME is kept in CLOUDPARTNER_REAL_HOME, so a script started
+# by another one (scripts/gates/*) finds it again; calling this twice is harmless.
+isolate_home() {
+    local real_home versions source target links i
+    if [[ ${HOME:-} != "$WORK_HOME" ]]; then
+        real_home=${HOME:-}
+        if [[ -z ${PYENV_ROOT:-} ]] && versions=$(pyenv_versions_dir); then
+            export PYENV_ROOT=${versions%/versions}
+        fi
+        mkdir -p -m 0700 "$WORK_HOME"
+        # pip reads the user's configuration from $XDG_CONFIG_HOME/pip/pip.conf and ~/.pip/pip.conf.
+        links=("${XDG_CONFIG_HOME:-$real_home/.config}/pip/pip.conf" "$WORK_HOME/.config/pip/pip.conf"
+            "$real_home/.pip/pip.conf" "$WORK_HOME/.pip/pip.conf")
+        for i in 0 2; do
+            source=${links[i]} target=${links[i + 1]}
+            [[ -n $real_home && -f $source ]] || continue
+            if [[ ! -e $target || -L $target ]]; then
+                mkdir -p "$(dirname "$target")"
+                ln -sfn "$source" "$target"
+            fi
+        done
+        export CLOUDPARTNER_REAL_HOME=$real_home
+    fi
+    mkdir -p -m 0700 "$WORK_HOME" "$WORK_TMP"
+    export HOME=$WORK_HOME TMPDIR=$WORK_TMP
+    export XDG_CACHE_HOME=$WORK_HOME/.cache XDG_CONFIG_HOME=$WORK_HOME/.config
+    export XDG_DATA_HOME=$WORK_HOME/.local/share XDG_STATE_HOME=$WORK_HOME/.local/state
+    export PIP_CACHE_DIR=$WORK_HOME/.cache/pip
 }
 
 # wait_for_lock FILE WHAT: take an exclusive lock on FILE, held until release_lock or until the calling
@@ -144,14 +188,28 @@ release_lock() {
     HELD_LOCK_FDS=("${kept[@]}")
 }
 
-# Hash of everything that decides a venv's content: the requirement files it reads and the
-# interpreter's exact version. A matching stamp means the venv can be reused as is.
+# requirement_files FILE: FILE and every file it pulls in with -r / -c, recursively (relative to FILE).
+requirement_files() {
+    local file=$1 line
+    printf '%s\n' "$file"
+    while read -r line; do
+        case $line in
+        -r\ * | -c\ *) requirement_files "$(dirname "$file")/${line#* }" ;;
+        esac
+    done <"$file"
+}
+
+# Hash of everything that decides a venv's content: the requirement files it reads (NAME.txt and what it
+# includes) and the interpreter's exact version. A matching stamp means the venv can be reused as is.
 venv_requirements_hash() {
-    local name=$1 python=$2
+    local name=$1 python=$2 file files
+    mapfile -t files < <(requirement_files "$REQUIREMENTS_DIR/$name.txt")
     {
         "$python" -c 'import sys; print(sys.version)'
-        cat "$REQUIREMENTS_DIR/pip.txt" "$REQUIREMENTS_DIR/tools.txt" "$REQUIREMENTS_DIR/$name.txt"
-        cat "$REQUIREMENTS_DIR/$name.constraints.txt" 2>/dev/null || true
+        for file in "$REQUIREMENTS_DIR/pip.txt" "${files[@]}"; do
+            printf '== %s\n' "${file##*/}"
+            cat "$file" 2>/dev/null || true
+        done
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -237,9 +295,12 @@ PY
 # The shim runs pip straight from a pip wheel downloaded here once (what the real get-pip.py does with
 # its embedded copy; ~3 s per venv), and falls back to the stdlib's ensurepip + PyPI (~9 s per venv:
 # sanity creates ten venvs per Python version, so this matters on a cold run).
+# Only ever into the .work HOME (isolate_home): the user's own ~/.ansible/test/cache, which every other
+# collection tested from that account shares, is never touched.
 write_get_pip_shims() {
     local python=$1 cache=$HOME/.ansible/test/cache version versions
     local wheels=$cache/get_pip_wheels
+    [[ $HOME == "$WORK_HOME" ]] || die "write_get_pip_shims: HOME is $HOME, not $WORK_HOME (call isolate_home first)"
     mkdir -p "$cache" "$wheels"
     versions=$({ get_pip_versions "$python" || true; printf '%s\n' "${KNOWN_GET_PIP_VERSIONS[@]}"; } | sort -uV)
     for version in $versions; do
