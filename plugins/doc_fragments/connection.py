@@ -105,8 +105,9 @@ options:
     description:
       - Absolute directory (the cache home) under which the module keeps its private directory
         C(azure_marketplace.cloudpartner) for the token cache, see O(token_cache).
-      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE_DIR) is used, then E(XDG_CACHE_HOME)
-        and C(~/.cache) when they are absolute paths.
+      - If not set, the environment variable E(CLOUDPARTNER_TOKEN_CACHE_DIR) is used, then E(XDG_CACHE_HOME), then C(.cache)
+        under E(HOME) or under the home directory of the user's account, whichever is first an absolute path.
+      - A relative path is refused before any request.
     type: path
 notes:
   - Credentials are tried in this order. O(access_token) when set; otherwise O(tenant_id), O(client_id) and O(client_secret)
