@@ -169,7 +169,7 @@ def main() -> int:
     emu = load_config(args.config)
     ctl = Control(emu)
     if args.command == "show":
-        names = ["api_url", "api_url_http", "authority_host", "foreign_url", "control_url", "ca_path",
+        names = ["api_url", "api_url_http", "authority_host", "foreign_url", "proxy_url", "control_url", "ca_path",
                  "tenant_id", "client_id", "publisher_id", "state_dir"]
         for name in names:
             print(f"EMU_{name.upper()}={shlex.quote(str(emu.get(name, '')))}")

@@ -97,7 +97,8 @@ CRED_VARS=(
     CLOUDPARTNER_API_URL CLOUDPARTNER_API_VERSION CLOUDPARTNER_ACCESS_TOKEN
     CLOUDPARTNER_TENANT_ID CLOUDPARTNER_CLIENT_ID CLOUDPARTNER_CLIENT_SECRET CLOUDPARTNER_AUTHORITY_HOST
     AZURE_TENANT AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_SECRET AZURE_CLIENT_SECRET AZURE_AUTHORITY_HOST
-    TEST_EXPLICIT_SECRET CLOUDPARTNER_TOKEN_CACHE CLOUDPARTNER_TOKEN_CACHE_PATH
+    CLOUDPARTNER_CA_PATH CLOUDPARTNER_VALIDATE_CERTS CLOUDPARTNER_TIMEOUT CLOUDPARTNER_RETRIES
+    TEST_EXPLICIT_SECRET CLOUDPARTNER_TOKEN_CACHE CLOUDPARTNER_TOKEN_CACHE_DIR CLOUDPARTNER_TOKEN_CACHE_PATH
 )
 
 # run_case NAME EXPECT OFFER_SCENARIO_JSON EXPECT_ARGS -- [VAR=VALUE-REF ...] [-- ansible-playbook args]
@@ -105,7 +106,8 @@ CRED_VARS=(
 #   VAR=@WRONG_SECRET  a wrong secret             VAR=@WRONG_TOKEN a token nobody issued
 #   VAR=literal        a non-secret value
 # The values are resolved and exported with xtrace off, in a subshell, so they are in the process
-# environment of ansible-playbook only and never on a command line.
+# environment of ansible-playbook only and never on a command line. The playbook passes ca_path=EMU_CA_PATH
+# unless the ansible-playbook args say `-e ca_path=` (then no ca_path option at all).
 run_case() {
     local name=$1 expect=$2 scenario=$3 expect_args=$4
     shift 4
@@ -136,8 +138,9 @@ run_case() {
             export "$var=$value"
         done
         unset SECRET
-        # a fresh token cache per case, as in a new AWX job (the modules cache tokens in a file by default)
-        export CLOUDPARTNER_TOKEN_CACHE_PATH="$OUT/token-cache-${name}/tokens.json"
+        # a fresh token cache per case, as in a new AWX job (the modules cache tokens by default)
+        mkdir -p "$OUT/token-cache-${name}"
+        export CLOUDPARTNER_TOKEN_CACHE_DIR="$OUT/token-cache-${name}"
         echo "case ${name}: environment has ${assignments[*]%%=*}"
         exec ansible-playbook -vvv -i "$INVENTORY" "$HERE/cancel.yml" \
             -e "expect=${expect} offer_id=${offer} publisher_id=${EMU_PUBLISHER_ID} ca_path=${EMU_CA_PATH}" \
@@ -221,6 +224,14 @@ run_case e2_forbidden forbidden "$FORBIDDEN" "--cancel-posts 1 --min-token-posts
     CLOUDPARTNER_API_URL="$EMU_API_URL" CLOUDPARTNER_AUTHORITY_HOST="$EMU_AUTHORITY_HOST" \
     AZURE_TENANT="$EMU_TENANT_ID" AZURE_CLIENT_ID="$EMU_CLIENT_ID" AZURE_SECRET=@SECRET
 grep -q 'HTTP 403' "$OUT/e2_forbidden.log"
+
+# (a2) the CA only through CLOUDPARTNER_CA_PATH, as an AWX custom credential injects it: no ca_path option, and
+# REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (here a missing file) must not win over it, for the API nor the authority
+run_case a2_ca_path_env cancelled "$OK_200" "--cancel-posts 1 --min-token-posts 1 --auth valid" -- \
+    REQUESTS_CA_BUNDLE="$OUT/no-such-bundle.pem" CURL_CA_BUNDLE="$OUT/no-such-bundle.pem" \
+    CLOUDPARTNER_API_URL="$EMU_API_URL" CLOUDPARTNER_AUTHORITY_HOST="$EMU_AUTHORITY_HOST" CLOUDPARTNER_CA_PATH="$EMU_CA_PATH" \
+    CLOUDPARTNER_TENANT_ID="$EMU_TENANT_ID" CLOUDPARTNER_CLIENT_ID="$EMU_CLIENT_ID" CLOUDPARTNER_CLIENT_SECRET=@SECRET \
+    -- -e ca_path=
 
 # (d) CLOUDPARTNER_ACCESS_TOKEN: no token is requested
 run_case d1_access_token cancelled "$OK_200" "--cancel-posts 1 --token-posts 0 --auth valid" -- \

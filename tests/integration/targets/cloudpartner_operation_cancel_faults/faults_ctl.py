@@ -11,6 +11,10 @@ usage: faults_ctl.py --config FILE COMMAND [...]
   settings JSON                       PUT /_emulator/settings (login settings, e.g. token_lifetime)
   token EXPIRES_IN                    issue a token with that lifetime and print it
   token-requests                      the emulator's token_requests counter
+  delete-offer OFFER                  DELETE an offer (and the login faults its scenario still holds)
+  ca FILE                             write the certificate of a new, unrelated CA (trustme) to FILE
+  check-fragments FILE...             fail if any 20-character piece of $FRAGMENT_SECRET appears in a FILE
+                                      (a token that was refused must not show, not even in part)
   check CASE --since SEQ --tokens-before N [--started T] [--result FILE]
                                       assert what the emulator saw for CASE (request log since SEQ, token
                                       requests since N, offer states); prints a one-line summary
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import ssl
 import sys
@@ -104,7 +109,23 @@ class Case:
         return [entry for entry in self.log if entry["listener"] == "login" and entry["method"] == "POST"]
 
     def foreign(self) -> list[dict]:
-        return [entry for entry in self.log if entry["listener"] == "foreign"]
+        return self.listener("foreign")
+
+    def listener(self, name: str) -> list[dict]:
+        return [entry for entry in self.log if entry["listener"] == name]
+
+    def discovery_gets(self) -> list[dict]:
+        return [entry for entry in self.log if entry["listener"] == "login" and entry["method"] == "GET"]
+
+    def tls_failures(self) -> list[dict]:
+        return [entry for entry in self.log if entry.get("fault") == "tls-handshake"]
+
+    def secret_elsewhere(self) -> list[dict]:
+        """Requests that carried the client secret to anything but the login listener."""
+        return [entry for entry in self.log if entry.get("secret_received") and entry["listener"] != "login"]
+
+    def after(self, entries: list[dict], entry: dict) -> list[dict]:
+        return [other for other in entries if other["seq"] > entry["seq"]]
 
     def state(self, offer: str) -> dict:
         return self.ctl.call("GET", f"/offers/{self.publisher}/{offer}")
@@ -118,7 +139,7 @@ class Case:
         return [entry["status"] for entry in entries]
 
     def summary(self) -> list[dict]:
-        keys = ("seq", "time", "listener", "method", "path", "status", "auth", "offer", "fault")
+        keys = ("seq", "time", "listener", "method", "host", "path", "status", "auth", "offer", "fault", "secret_received")
         return [{key: entry.get(key) for key in keys} for entry in self.log]
 
 
@@ -139,6 +160,8 @@ def common(case: Case, allow_expired: bool = False) -> None:
     bad_auth = [entry["seq"] for entry in case.api() if entry["auth"] not in allowed]
     case.expect(not bad_auth, f"API requests with auth outside {sorted(allowed)}: seq {bad_auth}")
     case.expect(not case.foreign(), f"the foreign listener got {len(case.foreign())} request(s)")
+    case.expect(not case.listener("proxy"), f"the proxy listener got {len(case.listener('proxy'))} request(s)")
+    case.expect(not case.secret_elsewhere(), f"the client secret went to {[entry['listener'] for entry in case.secret_elsewhere()]}")
     for entry in case.login_posts():
         body = entry.get("body") or {}
         case.expect(body.get("grant_type") == "client_credentials", f"token request {entry['seq']} is not client_credentials: {body}")
@@ -396,6 +419,211 @@ def _bad_input(case: Case) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Issue 7 ("Trust"): one case per review finding that crosses a process or the network. Counts, order and
+# log entries only, never seconds.
+
+
+def _all_on(case: Case, offer: str, listener: str) -> list[dict]:
+    api = case.api(offer)
+    listeners = sorted({entry["listener"] for entry in api})
+    case.expect(bool(api), f"{offer}: no API request reached the emulator")
+    case.expect(listeners in ([], [listener]), f"{offer}: API requests on {listeners}, expected only {listener}")
+    return api
+
+
+@check("proxy_loopback_token")
+def _proxy_loopback_token(case: Case) -> None:
+    # M1: HTTP_PROXY / http_proxy / ALL_PROXY point at the proxy listener, api_url is plain http on 127.0.0.1
+    common(case)  # includes: the proxy listener received nothing
+    offer = "flt-proxy-token"
+    _all_on(case, offer, "api_http")
+    case.expect(case.statuses(case.posts(offer)) == [200], f"POSTs {case.statuses(case.posts(offer))}, expected [200]")
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests with a given access_token")
+    case.note(f"{len(case.api(offer))} API requests on api_http, none through the proxy")
+
+
+@check("proxy_loopback")
+def _proxy_loopback(case: Case) -> None:
+    # M1 with client credentials: api_url http://localhost:P (not in NO_PROXY); the authority (127.0.0.1) is in NO_PROXY
+    common(case)
+    offer = "flt-proxy"
+    api = _all_on(case, offer, "api_http")
+    hosts = sorted({(entry["host"] or "").rsplit(":", 1)[0] for entry in api})
+    case.expect(hosts == ["localhost"], f"API requests addressed {hosts}, expected localhost")
+    case.expect(case.statuses(case.posts(offer)) == [200], f"POSTs {case.statuses(case.posts(offer))}, expected [200]")
+    case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1")
+
+
+def _redirect_refused(case: Case, target: str, discovery: bool) -> None:
+    # L1: a redirect from the authority is never followed: nothing reaches the target, the secret least of all
+    common(case)  # includes: the foreign listener got nothing, the secret went nowhere but to login
+    case.expect(not case.listener(target), f"the redirect target ({target}) got {len(case.listener(target))} request(s)")
+    case.expect(not case.api(), f"{len(case.api())} API request(s) without a token")
+    redirected = case.discovery_gets() if discovery else case.login_posts()
+    what = "discovery GETs" if discovery else "token POSTs"
+    if case.expect(len(redirected) == 1, f"{len(redirected)} {what}, expected exactly 1 (a redirect is not retried)"):
+        case.expect(redirected[0]["fault"] == "redirect", f"the login request was answered {redirected[0]['status']}/{redirected[0]['fault']}")
+    if discovery:
+        case.expect(case.token_requests == 0, f"{case.token_requests} token requests after a redirected discovery")
+
+
+@check("redirect_token_foreign")
+def _redirect_token_foreign(case: Case) -> None:
+    _redirect_refused(case, "foreign", discovery=False)
+
+
+@check("redirect_token_http")
+def _redirect_token_http(case: Case) -> None:
+    _redirect_refused(case, "api_http", discovery=False)
+
+
+@check("redirect_discovery")
+def _redirect_discovery(case: Case) -> None:
+    _redirect_refused(case, "foreign", discovery=True)
+
+
+@check("discovery_503_once")
+def _discovery_503_once(case: Case) -> None:
+    # maintainer 1.2: OpenID discovery is inside the retry loop
+    common(case)
+    gets = case.discovery_gets()
+    seen = [(entry["status"], entry["fault"]) for entry in gets]
+    case.expect(seen == [(503, "status"), (200, None)], f"discovery GETs {seen}, expected [(503, 'status'), (200, None)]")
+    case.expect(case.statuses(case.login_posts()) == [200], f"token POSTs {case.statuses(case.login_posts())}, expected [200]")
+    if gets and case.login_posts():
+        case.expect(case.login_posts()[0]["seq"] > gets[-1]["seq"], "the token was requested before discovery succeeded")
+    case.expect(case.statuses(case.posts("flt-discovery")) == [200], f"POSTs {case.statuses(case.posts('flt-discovery'))}")
+
+
+@check("tls_wrong_ca")
+def _tls_wrong_ca(case: Case) -> None:
+    # a TLS error is not transient: one attempt, then a clear failure
+    failures = case.tls_failures()
+    case.expect(len(failures) == 1, f"{len(failures)} aborted TLS handshakes, expected exactly 1 (not retried)")
+    case.expect([entry["listener"] for entry in failures] == ["login"], f"TLS failures on {[entry['listener'] for entry in failures]}")
+    case.expect(len(case.log) == len(failures), f"{len(case.log) - len(failures)} other request(s) reached the emulator")
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests")
+
+
+def _lost_answer(case: Case, offer: str, fault: str, ended: bool) -> None:
+    # maintainer 1.3, contract lost-answer row: the POST is not repeated once the operation shows the cancel
+    posts = case.posts(offer)
+    if not case.expect(len(posts) == 1, f"{offer}: {len(posts)} cancel POSTs {case.statuses(posts)}, expected exactly 1"):
+        return
+    case.expect(posts[0]["fault"] == fault, f"{offer}: the POST got fault {posts[0]['fault']}, expected {fault}")
+    later = case.after(case.api(offer), posts[0])
+    if case.expect(bool(later), f"{offer}: nothing was read after the lost answer"):
+        first = later[0]
+        case.expect(first["method"] == "GET" and "/operations/" in first["path"], f"{offer}: after the POST came {first['method']} {first['path']}")
+    state = case.state(offer)
+    if ended:
+        case.expect(state["status"] == "canceled", f"{offer}: emulator state {state['status']}, expected canceled")
+    else:
+        case.expect(state["cancellationRequestState"] == "cancelRequested", f"{offer}: emulator state {state['cancellationRequestState']}")
+    case.note(f"{offer}: 1 POST ({fault}), then {len(later)} read(s)")
+
+
+@check("lost_answer")
+def _lost_answer_case(case: Case) -> None:
+    common(case)
+    _lost_answer(case, "flt-lost-reset", "applied-reset", ended=False)
+    _lost_answer(case, "flt-lost-502", "applied-status", ended=False)
+    _lost_answer(case, "flt-lost-timeout", "delay", ended=False)
+    _lost_answer(case, "flt-lost-wait", "applied-reset", ended=True)
+
+
+@check("trickle_list")
+def _trickle_list(case: Case) -> None:
+    # L9: a body trickled one byte every 0.5 s does not stretch timeout: 2
+    common(case)
+    faults = [entry["fault"] for entry in case.lists("flt-trickle-list")]
+    case.expect(faults == ["trickle"], f"list requests {faults}, expected one trickled (retries 0)")
+    case.expect(not case.posts("flt-trickle-list"), "a cancel POST was sent although the list never arrived")
+
+
+@check("trickle_token")
+def _trickle_token(case: Case) -> None:
+    common(case)
+    faults = [entry["fault"] for entry in case.login_posts()]
+    case.expect(faults == ["trickle"], f"token POSTs {faults}, expected one trickled (retries 0)")
+    case.expect(not case.api(), f"{len(case.api())} API request(s) without a token")
+
+
+@check("huge_list")
+def _huge_list(case: Case) -> None:
+    # L9: bodies are capped (8 MiB); a 20 MiB answer is a clear, non-retried failure
+    common(case)
+    faults = [entry["fault"] for entry in case.lists("flt-huge-list")]
+    case.expect(faults == ["huge"], f"list requests {faults}, expected exactly one (not retried)")
+    case.expect(not case.posts("flt-huge-list"), "a cancel POST was sent after an unreadable list")
+
+
+@check("storm_401")
+def _storm_401(case: Case) -> None:
+    # I9: every API request answers 401 whatever the token: at most one fresh token per task
+    common(case)
+    api = case.api("flt-storm")
+    case.expect(bool(api) and set(case.statuses(api)) == {401}, f"API statuses {case.statuses(api)}, expected only 401")
+    case.expect(case.token_requests <= 2, f"{case.token_requests} token requests for one task, expected at most 2")
+    case.expect(not case.posts("flt-storm"), "a cancel POST got through the storm")
+    case.note(f"{len(api)} API request(s), all 401; {case.token_requests} token request(s)")
+
+
+@check("storm_401_alternate")
+def _storm_401_alternate(case: Case) -> None:
+    # I9: every other request answers 401; the old client got a new token for each, one per poll
+    common(case)
+    api = case.api("flt-storm-alt")
+    rejected = [entry for entry in api if entry["status"] == 401]
+    case.expect(len(rejected) >= 2, f"only {len(rejected)} request(s) rejected: the case did not repeat the 401")
+    case.expect(case.token_requests <= 2, f"{case.token_requests} token requests for one task, expected at most 2")
+    for entry in rejected[1:]:
+        later_tokens = case.after(case.login_posts(), entry)
+        case.expect(not later_tokens, f"seq {entry['seq']}: {len(later_tokens)} token request(s) after a repeated 401")
+    case.note(f"{len(rejected)} of {len(api)} API requests rejected; {case.token_requests} token request(s)")
+
+
+@check("refused_state")
+def _refused_state(case: Case) -> None:
+    # maintainer 1.5: a refused cancellation state fails at once, without waiting; an under-way one is waited for
+    common(case)
+    case.expect(not case.posts("flt-refused"), f"{len(case.posts('flt-refused'))} cancel POSTs to a refusing operation")
+    reads = case.operation_gets("flt-refused")
+    case.expect(len(reads) <= 1, f"{len(reads)} operation reads: it polled (waited) although the state refuses the cancel")
+    case.expect(len(case.api("flt-refused")) <= 2, f"{len(case.api('flt-refused'))} API requests, expected the list and one read")
+    case.expect(case.state("flt-refused")["status"] == "running", "the refusing operation changed")
+    case.expect(not case.posts("flt-underway"), f"{len(case.posts('flt-underway'))} cancel POSTs while a cancellation was under way")
+    case.expect(len(case.operation_gets("flt-underway")) >= 2, "the under-way operation was not waited for")
+    case.expect(case.state("flt-underway")["status"] == "canceled", f"under-way: emulator state {case.state('flt-underway')['status']}")
+
+
+@check("access_token_newline")
+def _access_token_newline(case: Case) -> None:
+    # L3: surrounding whitespace is stripped; the token works
+    common(case)
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests with a given access_token")
+    case.expect(case.statuses(case.posts("flt-token-nl")) == [200], f"POSTs {case.statuses(case.posts('flt-token-nl'))}, expected [200]")
+
+
+@check("access_token_space")
+def _access_token_space(case: Case) -> None:
+    # L3: whitespace inside the token: refused before any request
+    case.expect(not case.log, f"{len(case.log)} request(s) reached the emulator with an unusable access_token")
+    case.expect(case.token_requests == 0, f"{case.token_requests} token requests")
+
+
+def _one_token(case: Case) -> None:
+    """The cache cases: the task worked with one token request (the file system is checked by runme.sh)."""
+    common(case)
+    case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1")
+    case.expect(case.statuses(case.posts("flt-cache")) == [200], f"POSTs {case.statuses(case.posts('flt-cache'))}, expected [200]")
+
+
+for _name in ("cache_sticky", "cache_symlink", "cache_fifo", "cache_no_home", "cache_passwd_home", "cache_novalidate"):
+    check(_name)(_one_token)
+
+
+# ----------------------------------------------------------------------------------------------------
 
 
 def run_check(emu: dict, ctl: Control, args: argparse.Namespace) -> int:
@@ -417,6 +645,27 @@ def run_check(emu: dict, ctl: Control, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_fragments(secret: str, files: list[str], width: int = 20) -> int:
+    """Fail when any `width`-character piece of `secret` appears in a file; never print the secret."""
+    pieces = {secret[index : index + width] for index in range(0, max(0, len(secret) - width) + 1)}
+    pieces = {piece for piece in pieces if len(piece) == width and not piece.isspace()}
+    if not pieces:
+        print("check-fragments: FRAGMENT_SECRET is empty or too short", file=sys.stderr)
+        return 2
+    failures = 0
+    for name in files:
+        with open(name, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        found = sorted(text.index(piece) for piece in pieces if piece in text)
+        if found:
+            failures += 1
+            print(f"LEAK: {len(found)} piece(s) of the secret appear in {name}, the first at line {text.count(chr(10), 0, found[0]) + 1}", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"no fragment: {len(pieces)} pieces of {width} characters checked in {len(files)} file(s)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
@@ -426,6 +675,12 @@ def main() -> int:
     p_token = sub.add_parser("token")
     p_token.add_argument("expires_in", type=int)
     sub.add_parser("token-requests")
+    p_delete = sub.add_parser("delete-offer")
+    p_delete.add_argument("offer")
+    p_ca = sub.add_parser("ca")
+    p_ca.add_argument("file")
+    p_fragments = sub.add_parser("check-fragments")
+    p_fragments.add_argument("files", nargs="+")
     p_check = sub.add_parser("check")
     p_check.add_argument("case", choices=sorted(CHECKS))
     p_check.add_argument("--since", type=int, required=True)
@@ -445,6 +700,16 @@ def main() -> int:
     if args.command == "token-requests":
         print(int(ctl.call("GET", "/tokens")["token_requests"]))
         return 0
+    if args.command == "delete-offer":
+        print(json.dumps(ctl.call("DELETE", f"/offers/{emu['publisher_id']}/{args.offer}")))
+        return 0
+    if args.command == "ca":
+        import trustme  # a test requirement, like the emulator's
+
+        trustme.CA().cert_pem.write_to_path(args.file)
+        return 0
+    if args.command == "check-fragments":
+        return check_fragments(os.environ.get("FRAGMENT_SECRET", ""), args.files)
     return run_check(emu, ctl, args)
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Failure paths of cloudpartner_operation_cancel (issue "Reliability, security and speed") against the emulator's
-# transient faults. One small playbook per case (playbooks/), run with ansible-playbook -vvv and the credentials
-# only in the process environment, as AWX injects them. Per case:
+# transient faults, and (issue 7, "Trust") one case per review finding that crosses a process or the network:
+# proxy, redirect, discovery, TLS, lost answer, trickle, huge body, 401 storm, refused state, access_token
+# whitespace, the token cache on disk. One small playbook per case (playbooks/), run with ansible-playbook -vvv
+# and the credentials only in the process environment, as AWX injects them. Per case:
 #   (a) the playbook asserts the module result (register + assert);
-#   (b) faults_ctl.py asserts what the emulator saw: request counts, gaps between attempts, the auth of every
-#       request, which listener, token requests;
+#   (b) faults_ctl.py asserts what the emulator saw: request counts and order, the auth of every request, which
+#       listener, token requests (the issue-7 cases assert on counts, order and log entries only, never seconds);
 #   (c) ../cloudpartner_operation_cancel_env/emu_ctl.py check-leaks: neither the client secret nor any token the
-#       emulator issued appears in the saved stdout+stderr (nor does any "Traceback").
+#       emulator issued appears in the saved stdout+stderr (nor does any "Traceback");
+#   (d) for the token cache cases, this script checks the file system (modes, symlink targets, no ./~).
 # xtrace is on, except around the lines that handle a secret value.
 set -eux
 set -o pipefail
@@ -65,9 +68,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 TOKEN_STORE="$OUT/tokens.json"
 cleanup() {
-    rm -rf "$TOKEN_STORE" "$OUT"/token-cache-*
-    # leave the login settings as every other target expects them
-    fctl settings '{"token_lifetime": 3599, "token_error": null}' >/dev/null 2>&1 || true
+    # every directory that may hold a token cache, and the token store
+    rm -rf "$TOKEN_STORE" "$OUT"/token-cache-* "$OUT"/cache-* "$OUT"/passwd-* "$OUT"/ansible-home-*
+    # leave the settings as every other target expects them
+    fctl settings "$DEFAULT_SETTINGS" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -88,27 +92,63 @@ WRONG_TOKEN="wrong-token-$RANDOM-$RANDOM-cloudpartner"
 export LEAK_EXTRA_SECRETS="$WRONG_TOKEN"
 
 ctl reset
-fctl settings '{"token_lifetime": 3599, "token_error": null}'
+DEFAULT_SETTINGS='{"token_lifetime": 3599, "token_error": null, "token_redirect": null, "discovery_redirect": null, "reject_tokens": 0}'
+fctl settings "$DEFAULT_SETTINGS"
 
 CRED_VARS=(
     CLOUDPARTNER_API_URL CLOUDPARTNER_API_VERSION CLOUDPARTNER_ACCESS_TOKEN
     CLOUDPARTNER_TENANT_ID CLOUDPARTNER_CLIENT_ID CLOUDPARTNER_CLIENT_SECRET CLOUDPARTNER_AUTHORITY_HOST
     AZURE_TENANT AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_SECRET AZURE_CLIENT_SECRET AZURE_AUTHORITY_HOST
-    CLOUDPARTNER_TOKEN_CACHE CLOUDPARTNER_TOKEN_CACHE_PATH
+    CLOUDPARTNER_CA_PATH CLOUDPARTNER_VALIDATE_CERTS CLOUDPARTNER_TIMEOUT CLOUDPARTNER_RETRIES
+    CLOUDPARTNER_TOKEN_CACHE CLOUDPARTNER_TOKEN_CACHE_DIR CLOUDPARTNER_TOKEN_CACHE_PATH
+    # proxies: every case starts without any, and only the proxy cases set them
+    HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy NO_PROXY no_proxy
 )
+CACHE_SUBDIR=azure_marketplace.cloudpartner
 
 offer() {
     ctl offer "$1" "$2"
 }
 
-TIMES=()
+# the mode of a path as stat prints it (e.g. 1777, 700), without following a symlink
+mode_of() {
+    stat -c %a "$1"
+}
 
-# run_case NAME PLAYBOOK [--access-token SECONDS] [--no-token-cache] [--forks] [-- PLAYBOOK ARGS]
-#   --access-token S   CLOUDPARTNER_ACCESS_TOKEN = a token issued just before the run, valid S seconds, and no
-#                      client credentials; otherwise CLOUDPARTNER_TENANT_ID / _CLIENT_ID / _CLIENT_SECRET
-#   --no-token-cache   CLOUDPARTNER_TOKEN_CACHE=false
-#   --forks            the 5-host inventory, -f 5, results saved to NAME.result.json
-# Every case gets a fresh CLOUDPARTNER_TOKEN_CACHE_PATH (token-cache-NAME), shared by the forks of the forks case.
+expect_equal() {
+    if [[ "$2" != "$3" ]]; then
+        echo "case ${CURRENT_CASE:-?}: $1 is '$2', expected '$3'" >&2
+        return 1
+    fi
+}
+
+# Whether this process may make a private mount namespace (root, or a kernel that lets it): the HOME-unset cases
+# need one to replace /etc/passwd for ansible-playbook alone.
+CAN_ISOLATE=""
+if unshare -m true >/dev/null 2>&1; then
+    CAN_ISOLATE=1
+fi
+
+TIMES=()
+CURRENT_CASE=""
+
+# run_case NAME PLAYBOOK [options] [-- PLAYBOOK ARGS]
+#   --access-token S     CLOUDPARTNER_ACCESS_TOKEN = a token issued just before the run, valid S seconds, and no
+#                        client credentials; otherwise CLOUDPARTNER_TENANT_ID / _CLIENT_ID / _CLIENT_SECRET
+#   --token-shape SHAPE  with --access-token: "newline" appends a newline, "space" puts a space in the middle;
+#                        afterwards no 20-character piece of the token may appear in the output
+#   --no-token-cache     CLOUDPARTNER_TOKEN_CACHE=false
+#   --forks              the 5-host inventory, -f 5, results saved to NAME.result.json
+#   --api-url URL        CLOUDPARTNER_API_URL (default: the emulator's https api_url)
+#   --env VAR=VALUE      one more (non-secret) environment variable; repeatable
+#   --cache-dir DIR      CLOUDPARTNER_TOKEN_CACHE_DIR=DIR instead of a fresh token-cache-NAME
+#   --no-cache-dir       no CLOUDPARTNER_TOKEN_CACHE_DIR at all, and neither HOME nor XDG_CACHE_HOME (the
+#                        default cache home then comes from the passwd entry); needs --passwd
+#   --passwd MODE        run in a private mount namespace whose /etc/passwd has no entry for this uid
+#                        (MODE "none") or gives it the home directory DIR (MODE "home=DIR")
+#   --cwd DIR            the working directory of ansible-playbook
+#   --guard SECONDS      kill ansible-playbook after that long (default 600): a safety net, not an assertion
+# Every case gets a fresh cache home (token-cache-NAME) unless told otherwise, shared by the forks of the forks case.
 # FAULT_CASES=name,name (environment) runs only those cases: a debugging aid, never set by ansible-test.
 run_case() {
     local name=$1 playbook=$2
@@ -117,57 +157,111 @@ run_case() {
         echo "case ${name}: skipped (FAULT_CASES=${FAULT_CASES})"
         return 0
     fi
-    local access_token="" no_cache="" forks="" playbook_args=()
+    CURRENT_CASE=$name
+    local access_token="" token_shape="" no_cache="" forks="" api_url=$EMU_API_URL cache_dir="$OUT/token-cache-$name"
+    local no_cache_dir="" passwd="" cwd=$HERE guard=600 extra_env=() playbook_args=() user_name
+    user_name=$(id -un)
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --access-token) access_token=$2; shift 2 ;;
+            --token-shape) token_shape=$2; shift 2 ;;
             --no-token-cache) no_cache=1; shift ;;
             --forks) forks=1; shift ;;
+            --api-url) api_url=$2; shift 2 ;;
+            --env) extra_env+=("$2"); shift 2 ;;
+            --cache-dir) cache_dir=$2; shift 2 ;;
+            --no-cache-dir) no_cache_dir=1; shift ;;
+            --passwd) passwd=$2; shift 2 ;;
+            --cwd) cwd=$2; shift 2 ;;
+            --guard) guard=$2; shift 2 ;;
             --) shift; playbook_args=("$@"); break ;;
             *) echo "run_case: unknown option $1" >&2; return 2 ;;
         esac
     done
     local log="$OUT/$name.log" result="$OUT/$name.result.json" inventory=$INVENTORY
-    local check_args=()
+    local check_args=() isolate=()
     if [[ -n "$forks" ]]; then
         inventory=$FORKS_INVENTORY
         playbook_args+=(-f 5 -e "result_file=$result")
         check_args+=(--result "$result")
     fi
-    local mark tokens_before started started_clock rc=0
+    if [[ -n "$passwd" ]]; then
+        # /etc/passwd without this uid's line, or with its home replaced, bind-mounted for this run only
+        local fake_passwd="$OUT/passwd-$name" uid
+        uid=$(id -u)
+        if [[ "$passwd" == none ]]; then
+            awk -F: -v uid="$uid" '$3 != uid' /etc/passwd >"$fake_passwd"
+        else
+            awk -F: -v OFS=: -v uid="$uid" -v home="${passwd#home=}" '$3 == uid {$6 = home} {print}' /etc/passwd >"$fake_passwd"
+        fi
+        isolate=(unshare -m -- sh -c 'mount --bind "$0" /etc/passwd && exec "$@"' "$fake_passwd")
+    fi
+    [[ -n "$no_cache_dir" ]] || mkdir -p "$cache_dir"
+    local given_token=""
+    if [[ -n "$access_token" ]]; then
+        set +x
+        given_token=$(fctl token "$access_token")
+        set -x
+    fi
+    local mark tokens_before started rc=0
     mark=$(ctl mark)
     tokens_before=$(fctl token-requests)
     started=$SECONDS
-    # the emulator logs time.monotonic(); CLOCK_MONOTONIC is the same for every process of this machine
-    started_clock=$("$PY" -c 'import time; print(time.monotonic())')
     (
         set +x
         unset "${CRED_VARS[@]}"
-        export CLOUDPARTNER_API_URL="$EMU_API_URL"
+        export CLOUDPARTNER_API_URL="$api_url"
         if [[ -n "$access_token" ]]; then
-            CLOUDPARTNER_ACCESS_TOKEN=$(fctl token "$access_token")
+            case "$token_shape" in
+                newline) CLOUDPARTNER_ACCESS_TOKEN="$given_token"$'\n' ;;
+                space) CLOUDPARTNER_ACCESS_TOKEN="${given_token:0:40} ${given_token:40}" ;;
+                *) CLOUDPARTNER_ACCESS_TOKEN=$given_token ;;
+            esac
             export CLOUDPARTNER_ACCESS_TOKEN
         else
             export CLOUDPARTNER_AUTHORITY_HOST="$EMU_AUTHORITY_HOST" CLOUDPARTNER_TENANT_ID="$EMU_TENANT_ID"
             export CLOUDPARTNER_CLIENT_ID="$EMU_CLIENT_ID" CLOUDPARTNER_CLIENT_SECRET="$SECRET"
         fi
-        unset SECRET
-        export CLOUDPARTNER_TOKEN_CACHE_PATH="$OUT/token-cache-$name/tokens.json"
+        unset SECRET given_token
+        if [[ -n "$no_cache_dir" ]]; then
+            # no HOME, no XDG_CACHE_HOME; ansible itself gets absolute directories, so that whatever appears in
+            # the working directory comes from the collection
+            unset HOME XDG_CACHE_HOME
+            export USER="$user_name" LOGNAME="$user_name" ANSIBLE_HOME="$OUT/ansible-home-$name" ANSIBLE_LOCAL_TEMP="$OUT/ansible-home-$name/tmp"
+            export ANSIBLE_REMOTE_TEMP="$OUT/ansible-home-$name/remote-tmp"
+        else
+            export CLOUDPARTNER_TOKEN_CACHE_DIR="$cache_dir"
+        fi
         [[ -z "$no_cache" ]] || export CLOUDPARTNER_TOKEN_CACHE=false
+        local assignment
+        for assignment in "${extra_env[@]}"; do
+            export "${assignment?}"
+        done
         if [[ -n "$access_token" ]]; then
-            echo "case ${name}: credentials in the environment: CLOUDPARTNER_ACCESS_TOKEN (valid ${access_token} s)"
+            echo "case ${name}: credentials in the environment: CLOUDPARTNER_ACCESS_TOKEN (valid ${access_token} s${token_shape:+, $token_shape})"
         else
             echo "case ${name}: credentials in the environment: CLOUDPARTNER_TENANT_ID CLOUDPARTNER_CLIENT_ID CLOUDPARTNER_CLIENT_SECRET"
         fi
+        echo "case ${name}: api_url ${api_url}; other variables: ${extra_env[*]:-none}; cache home ${no_cache_dir:+(default) }${no_cache_dir:-$cache_dir}"
         # fewer ssh-style steps per task on the local connection: the cases stay short
         export ANSIBLE_PIPELINING=True
-        exec ansible-playbook -vvv -i "$inventory" "$HERE/playbooks/$playbook" \
+        cd "$cwd"
+        exec "${isolate[@]}" timeout "$guard" ansible-playbook -vvv -i "$inventory" "$HERE/playbooks/$playbook" \
             -e "publisher_id=${EMU_PUBLISHER_ID} ca_path=${EMU_CA_PATH}" "${playbook_args[@]}"
     ) >"$log" 2>&1 || rc=$?
     TIMES+=("$name $((SECONDS - started))s")
 
     # (c) first, so that a failing case never prints a secret
     ctl check-leaks --store "$TOKEN_STORE" "$log"
+    if [[ -n "$token_shape" ]]; then
+        set +x
+        FRAGMENT_SECRET=$given_token fctl check-fragments "$log"
+        set -x
+    fi
+    if [[ $rc -eq 124 ]]; then
+        echo "case ${name}: ansible-playbook was still running after ${guard} s and was killed" >&2
+        return 1
+    fi
     grep -q 'ESTABLISH LOCAL CONNECTION' "$log"
     if grep -n 'Traceback' "$log" >&2; then
         echo "case ${name}: a Traceback in the output" >&2
@@ -180,7 +274,7 @@ run_case() {
         return 1
     fi
     # (b)
-    fctl check "$name" --since "$mark" --tokens-before "$tokens_before" --started "$started_clock" "${check_args[@]}"
+    fctl check "$name" --since "$mark" --tokens-before "$tokens_before" "${check_args[@]}"
     echo "case ${name}: ok ($((SECONDS - started)) s)"
 }
 
@@ -257,6 +351,129 @@ run_case token_reuse_nocache token_reuse.yml --no-token-cache
 # --- bad input ----------------------------------------------------------------------------------------------------
 offer flt-bad-input '{"state": "running", "cancel": {"status": 200}}'
 run_case bad_input bad_input.yml
+
+# ================================================================================================================
+# Issue 7 ("Trust"): one case per review finding that crosses a process or the network.
+# ================================================================================================================
+
+# --- M1: a plain-http loopback api_url never goes through a proxy --------------------------------------------------
+PROXIES=(--env "HTTP_PROXY=$EMU_PROXY_URL" --env "http_proxy=$EMU_PROXY_URL" --env "ALL_PROXY=$EMU_PROXY_URL" --env "all_proxy=$EMU_PROXY_URL")
+offer flt-proxy-token '{"state": "running", "cancel": {"status": 200}}'
+run_case proxy_loopback_token cancel_one.yml --access-token 3600 --api-url "$EMU_API_URL_HTTP" "${PROXIES[@]}" -- -e offer_id=flt-proxy-token
+# with client credentials: the authority (https://127.0.0.1) is in NO_PROXY, the api_url (http://localhost) is not
+EMU_API_URL_HTTP_LOCALHOST=${EMU_API_URL_HTTP/127.0.0.1/localhost}
+offer flt-proxy '{"state": "running", "cancel": {"status": 200}}'
+run_case proxy_loopback cancel_one.yml --api-url "$EMU_API_URL_HTTP_LOCALHOST" "${PROXIES[@]}" \
+    --env "NO_PROXY=127.0.0.1" --env "no_proxy=127.0.0.1" -- -e offer_id=flt-proxy
+
+# --- L1: a redirect from the authority is never followed ------------------------------------------------------------
+offer flt-redirect '{"state": "running", "cancel": {"status": 200}}'
+fctl settings '{"token_redirect": {"status": 307, "to": "foreign"}}'
+run_case redirect_token_foreign redirect.yml -- -e offer_id=flt-redirect -e redirect_status=307
+fctl settings '{"token_redirect": {"status": 307, "to": "api_http"}}'
+run_case redirect_token_http redirect.yml -- -e offer_id=flt-redirect -e redirect_status=307
+fctl settings '{"token_redirect": null, "discovery_redirect": {"status": 308, "to": "foreign"}}'
+run_case redirect_discovery redirect.yml -- -e offer_id=flt-redirect -e redirect_status=308
+fctl settings '{"discovery_redirect": null}'
+
+# --- maintainer 1.2: OpenID discovery is retried; TLS errors are not --------------------------------------------------
+offer flt-discovery '{"state": "running", "cancel": {"status": 200}, "faults": [{"on": "discovery", "status": 503, "retry_after": 1}]}'
+run_case discovery_503_once cancel_one.yml -- -e offer_id=flt-discovery
+fctl delete-offer flt-discovery
+
+OTHER_CA="$OUT/other-ca.pem"
+fctl ca "$OTHER_CA"
+offer flt-tls '{"state": "running", "cancel": {"status": 200}}'
+run_case tls_wrong_ca tls_wrong_ca.yml -- -e offer_id=flt-tls -e "ca_path=$OTHER_CA"
+
+# --- maintainer 1.3 / contract lost-answer row: a cancel applied whose answer was lost is not repeated ----------------
+offer flt-lost-reset '{"state": "running", "cancel": {"status": 202, "duration": 600}, "faults": [{"on": "cancel", "apply": true, "reset": true}]}'
+offer flt-lost-502 '{"state": "running", "cancel": {"status": 202, "duration": 600}, "faults": [{"on": "cancel", "apply": true, "status": 502}]}'
+offer flt-lost-timeout '{"state": "running", "cancel": {"status": 202, "duration": 600}, "faults": [{"on": "cancel", "delay": 6}]}'
+offer flt-lost-wait '{"state": "running", "cancel": {"status": 202, "end_after_reads": 2}, "faults": [{"on": "cancel", "apply": true, "reset": true}]}'
+run_case lost_answer lost_answer.yml
+
+# --- L9: a trickling server cannot stretch timeout; bodies are capped -------------------------------------------------
+offer flt-trickle-list '{"state": "running", "cancel": {"status": 200}, "faults": [{"on": "list", "trickle_bytes": 40, "trickle_interval": 0.5, "times": 3}]}'
+run_case trickle_list trickle_list.yml
+# timeout and retries through CLOUDPARTNER_TIMEOUT / CLOUDPARTNER_RETRIES this time
+offer flt-trickle-token '{"state": "running", "cancel": {"status": 200}, "faults": [{"on": "token", "trickle_bytes": 40, "trickle_interval": 0.5}]}'
+run_case trickle_token trickle_token.yml --env CLOUDPARTNER_TIMEOUT=2 --env CLOUDPARTNER_RETRIES=0
+fctl delete-offer flt-trickle-token
+
+offer flt-huge-list "{\"state\": \"running\", \"cancel\": {\"status\": 200}, \"faults\": [{\"on\": \"list\", \"huge_bytes\": $((20 * 1024 * 1024)), \"times\": 3}]}"
+run_case huge_list huge_list.yml
+
+# --- I9: a 401 storm gets at most one fresh token per task -------------------------------------------------------------
+offer flt-storm '{"state": "running", "cancel": {"status": 202, "end_after_reads": 3}}'
+fctl settings '{"reject_tokens": 1}'
+run_case storm_401 storm_401.yml -- -e offer_id=flt-storm -e storm_must_fail=true
+offer flt-storm-alt '{"state": "running", "cancel": {"status": 202, "end_after_reads": 6}}'
+fctl settings '{"reject_tokens": 2}'
+run_case storm_401_alternate storm_401.yml -- -e offer_id=flt-storm-alt -e storm_must_fail=false
+fctl settings '{"reject_tokens": 0}'
+
+# --- maintainer 1.5: a refused cancellation state fails; an under-way one is not a failure ----------------------------
+offer flt-refused '{"state": "running", "cancellation_request_state": "cannotCancel", "cancel": {"status": 202}}'
+offer flt-underway '{"state": "running", "cancellation_request_state": "cancelling", "cancel": {"status": 202, "end_after_reads": 4}}'
+run_case refused_state refused_state.yml
+
+# --- L3: access_token whitespace ----------------------------------------------------------------------------------------
+offer flt-token-nl '{"state": "running", "cancel": {"status": 200}}'
+run_case access_token_newline cancel_one.yml --access-token 3600 --token-shape newline -- -e offer_id=flt-token-nl
+offer flt-token-space '{"state": "running", "cancel": {"status": 200}}'
+run_case access_token_space access_token_space.yml --access-token 3600 --token-shape space
+
+# --- 1.1 / L5 / L6 / L10: the token cache on disk -------------------------------------------------------------------------
+offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+STICKY="$OUT/cache-sticky"
+mkdir -p "$STICKY"
+chmod 1777 "$STICKY"
+run_case cache_sticky cancel_one.yml --cache-dir "$STICKY" -- -e offer_id=flt-cache
+expect_equal "the mode of the sticky cache home" "$(mode_of "$STICKY")" 1777
+expect_equal "the mode of the private directory" "$(mode_of "$STICKY/$CACHE_SUBDIR")" 700
+expect_equal "the mode of tokens.json" "$(mode_of "$STICKY/$CACHE_SUBDIR/tokens.json")" 600
+test ! -L "$STICKY/$CACHE_SUBDIR"
+
+offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+LINKED_HOME="$OUT/cache-symlink-home" LINK_TARGET="$OUT/cache-symlink-target"
+mkdir -p "$LINKED_HOME" "$LINK_TARGET"
+chmod 755 "$LINK_TARGET"
+ln -s "$LINK_TARGET" "$LINKED_HOME/$CACHE_SUBDIR"
+run_case cache_symlink cancel_one.yml --cache-dir "$LINKED_HOME" -- -e offer_id=flt-cache -e cache_warnings=1
+expect_equal "the mode of the symlink's target" "$(mode_of "$LINK_TARGET")" 755
+expect_equal "the files in the symlink's target" "$(ls -A "$LINK_TARGET")" ""
+test -L "$LINKED_HOME/$CACHE_SUBDIR"
+
+offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+FIFO_HOME="$OUT/cache-fifo-home"
+mkdir -p "$FIFO_HOME"
+mkdir -m 700 "$FIFO_HOME/$CACHE_SUBDIR"
+mkfifo -m 600 "$FIFO_HOME/$CACHE_SUBDIR/tokens.json"
+run_case cache_fifo cancel_one.yml --cache-dir "$FIFO_HOME" --guard 60 -- -e offer_id=flt-cache -e cache_warnings=any
+
+NO_HOME_CWD="$OUT/cwd-no-home"
+mkdir -p "$NO_HOME_CWD"
+if [[ -n "$CAN_ISOLATE" ]]; then
+    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+    run_case cache_no_home cancel_one.yml --no-cache-dir --passwd none --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
+    expect_equal "the working directory's content" "$(ls -A "$NO_HOME_CWD")" ""
+
+    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+    PASSWD_HOME="$OUT/passwd-home"
+    mkdir -p "$PASSWD_HOME"
+    run_case cache_passwd_home cancel_one.yml --no-cache-dir --passwd "home=$PASSWD_HOME" --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
+    expect_equal "the working directory's content" "$(ls -A "$NO_HOME_CWD")" ""
+    expect_equal "the mode of the private directory" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR")" 700
+    expect_equal "the mode of tokens.json" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR/tokens.json")" 600
+else
+    echo "cases cache_no_home, cache_passwd_home: SKIPPED (they need a private mount namespace: run as root)" >&2
+fi
+
+offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+NOVALIDATE_HOME="$OUT/cache-novalidate"
+run_case cache_novalidate cancel_one.yml --cache-dir "$NOVALIDATE_HOME" --env CLOUDPARTNER_VALIDATE_CERTS=false -- -e offer_id=flt-cache -e ca_path=
+test ! -e "$NOVALIDATE_HOME/$CACHE_SUBDIR/tokens.json"
 
 # last, every log against every token the emulator issued during the whole target
 ctl check-leaks --store "$TOKEN_STORE" "$OUT"/*.log
