@@ -7,9 +7,10 @@
 FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release.
 
 Requests per cancel (besides the token request): 1 when nothing is running or the given
-operation_id is not the running one; 2 when a cancellation is already under way or in
+operation_id is not the running one; 2 when a cancellation is already under way or refused, or in
 check mode; 3 for a cancel answered 200 or 202 (+1 confirming read with wait after a 200),
-then one per poll while waiting.
+then one per poll while waiting. A cancel whose answer is lost costs one read of the operation
+before each repeat, and at most ``retries`` repeats.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._er
     ApiError,
     CloudPartnerError,
     ResponseFormatError,
+    TransportError,
     UnsafeLocationError,
     ValidationError,
     WaitTimeoutError,
 )
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import CloudPartnerClient
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import (
+    MAX_RETRY_AFTER,
+    RETRYABLE_STATUSES,
+    ApiResponse,
+    CloudPartnerClient,
+)
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import OfferRef, WaitOptions
 
 Warn = t.Callable[[str], None]
@@ -81,6 +88,58 @@ def _same_id(left: t.Any, right: t.Any) -> bool:
     return isinstance(left, str) and isinstance(right, str) and left.lower() == right.lower()
 
 
+def _operation_id_of(submission: dict, offer: OfferRef) -> str:
+    """The id of the running submission, checked before it becomes part of a request path."""
+    operation_id = submission.get("id")
+    if not isinstance(operation_id, str) or not operation_id:
+        raise ResponseFormatError(f"The running submission of offer {offer} has no id.")
+    try:
+        return check.path_segment("operation id", operation_id)
+    except ValidationError:
+        # The id comes from the service, not from the user: an unusable one is a malformed answer.
+        raise ResponseFormatError(
+            f"The running submission of offer {offer} has an id that cannot be used in a request path: {ascii(operation_id[:100])}."
+        ) from None
+
+
+def _poll(
+    client: CloudPartnerClient,
+    wait: WaitOptions,
+    fetch: waiting.Fetch,
+    done: t.Callable[[t.Any], bool],
+    describe: t.Callable[[t.Any, t.Optional[Exception], float], WaitTimeoutError],
+) -> waiting.WaitOutcome:
+    # The client's clock and sleep: the wait's deadline and every request's deadline run on one time source.
+    return waiting.poll_until(fetch, done, wait.timeout, wait.sleep, describe, clock=client.clock, sleep=client.sleep)
+
+
+def _answer_lost(error: CloudPartnerError) -> bool:
+    """True when a request may have reached the service although no usable answer came back."""
+    if isinstance(error, TransportError):
+        return error.retryable
+    return isinstance(error, ApiError) and error.status in RETRYABLE_STATUSES
+
+
+def _pause(client: CloudPartnerClient, attempt: int, error: CloudPartnerError) -> None:
+    """Back off as the client does between its own retries, honouring a sensible Retry-After."""
+    delay = getattr(error, "retry_after", None)
+    if delay is None or delay > MAX_RETRY_AFTER:
+        delay = client.backoff(attempt)
+    client.sleep(delay)
+
+
+def _loss(error: CloudPartnerError) -> str:
+    return f"HTTP {error.status}" if isinstance(error, ApiError) else error.message.rstrip(".")
+
+
+@dataclasses.dataclass(frozen=True)
+class _LostAnswer:
+    """The cancel's answer was lost, and the operation read afterwards shows that the cancel arrived."""
+
+    operation: dict
+    error: CloudPartnerError
+
+
 class _Canceller:
     """One cancel task: holds what is known so that failures can report it."""
 
@@ -96,9 +155,7 @@ class _Canceller:
         submission = running_submission(self.client, self.offer)
         if submission is None:
             return {"changed": False, "msg": f"No operation is in progress on offer {self.offer}: nothing to cancel."}
-        operation_id = submission.get("id")
-        if not isinstance(operation_id, str) or not operation_id:
-            raise ResponseFormatError(f"The running submission of offer {self.offer} has no id.")
+        operation_id = _operation_id_of(submission, self.offer)
         if self.request.operation_id and not _same_id(operation_id, self.request.operation_id):
             return {
                 "changed": False,
@@ -107,10 +164,19 @@ class _Canceller:
                 f"(that is {operation_id}): nothing was sent.",
                 "operation": submission,
             }
-        operation = get_operation(self.client, self.offer, check.path_segment("operation id", operation_id))
+        operation = get_operation(self.client, self.offer, operation_id)
         self.sent["operation_id"] = operation_id
         state = operation.get("cancellationRequestState")
-        if isinstance(state, str) and state.lower() != "cancancel":
+        verdict = waiting.cancellation_verdict(state)
+        if verdict == waiting.CANCEL_REFUSED:
+            raise CloudPartnerError(
+                f"The service does not allow cancelling operation {operation_id} on offer {self.offer} now "
+                f"(cancellationRequestState {state!r:.100}): nothing was sent.",
+                changed=False,
+                operation=operation,
+                operation_id=operation_id,
+            )
+        if verdict == waiting.CANCEL_UNDER_WAY:
             return self._already_cancelling(operation_id, operation, state)
         if self.check_mode:
             return {
@@ -121,27 +187,34 @@ class _Canceller:
             }
         return self._cancel(operation_id, operation)
 
-    def _already_cancelling(self, operation_id: str, operation: dict, state: str) -> dict:
+    def _already_cancelling(self, operation_id: str, operation: dict, state: t.Any) -> dict:
         result: dict[str, t.Any] = {
             "changed": False,
-            "msg": f"A cancellation of operation {operation_id} on offer {self.offer} is already under way or refused "
-            f"(cancellationRequestState {state}): nothing was sent.",
+            "msg": f"A cancellation of operation {operation_id} on offer {self.offer} is already under way "
+            f"(cancellationRequestState {state!r:.100}): nothing was sent.",
             "operation": operation,
             "operation_id": operation_id,
         }
         if self.request.wait.enabled and not self.check_mode:
-            url = self.client.url(f"{self.offer.path}/operations/{operation_id}")
-            outcome = self._wait_on_location(operation_id, url, result)
-            result.update(operation=outcome.value, elapsed=outcome.elapsed)
-            result["msg"] += " " + self._ending(operation_id, outcome.value.get("status"))
+            self._wait_for_end(operation_id, result)
         return result
+
+    def _wait_for_end(self, operation_id: str, result: dict) -> None:
+        """Poll the operation itself until it ends; used when no cancel answer told where to poll."""
+        url = self.client.url(f"{self.offer.path}/operations/{operation_id}")
+        outcome = self._wait_on_location(operation_id, url, result)
+        result.update(operation=outcome.value, elapsed=outcome.elapsed)
+        result["msg"] += " " + self._ending(operation_id, outcome.value.get("status"))
 
     def _cancel(self, operation_id: str, operation: dict) -> dict:
         try:
-            response = self.client.request("POST", self.client.url(f"{self.offer.path}/cancel"), json_body=self.request.body, expected=(200, 202))
+            sent = self._send_cancel(operation_id)
         except ApiError as error:
             error.result.setdefault("status_code", error.status)
             raise
+        if isinstance(sent, _LostAnswer):
+            return self._received(operation_id, sent)
+        response = sent
         result: dict[str, t.Any] = {"changed": True, "status_code": response.status, "operation": operation, "operation_id": operation_id}
         self.sent.update(changed=True, status_code=response.status)
         if response.status == 200:
@@ -149,6 +222,62 @@ class _Canceller:
             if self.request.wait.enabled:
                 result["operation"] = get_operation(self.client, self.offer, operation_id)
             return result
+        return self._accepted(operation_id, response, result)
+
+    def _send_cancel(self, operation_id: str) -> t.Union[ApiResponse, _LostAnswer]:
+        """POST the cancel, and after a lost answer look at the operation before asking again.
+
+        The client's automatic retry is off: repeating blindly a cancel that already arrived can
+        meet an error ("nothing to cancel") and fail a task whose cancel worked. A 4xx to a
+        repeated request gets one more look for the same reason; a 4xx to the first one fails.
+        """
+        url = self.client.url(f"{self.offer.path}/cancel")
+        attempt = 0
+        while True:
+            try:
+                return self.client.request("POST", url, json_body=self.request.body, expected=(200, 202), retries=0)
+            except (TransportError, ApiError) as error:
+                lost = _answer_lost(error)
+                if not lost and attempt == 0:
+                    raise
+                if lost:
+                    _pause(self.client, attempt, error)
+                operation = self._cancellation_shown(operation_id)
+                if operation is not None:
+                    return _LostAnswer(operation, error)
+                if not lost or attempt >= self.client.options.retries:
+                    raise
+            attempt += 1
+
+    def _cancellation_shown(self, operation_id: str) -> t.Optional[dict]:
+        """The operation when it shows that a cancel arrived (under way, or ended), else None."""
+        try:
+            operation = get_operation(self.client, self.offer, operation_id)
+        except CloudPartnerError:
+            # Not knowing is not "received": the caller repeats the cancel, or reports its error.
+            return None
+        ended = waiting.classify(operation.get("status")) != waiting.RUNNING
+        under_way = waiting.cancellation_verdict(operation.get("cancellationRequestState")) == waiting.CANCEL_UNDER_WAY
+        return operation if ended or under_way else None
+
+    def _received(self, operation_id: str, lost: _LostAnswer) -> dict:
+        self.sent["changed"] = True
+        operation = lost.operation
+        result: dict[str, t.Any] = {
+            "changed": True,
+            "msg": f"The cancel request for operation {operation_id} on offer {self.offer} was received although its answer "
+            f"was lost ({_loss(lost.error)}): the operation shows the cancellation, so the request was not sent again.",
+            "operation": operation,
+            "operation_id": operation_id,
+        }
+        status = operation.get("status")
+        if waiting.classify(status) != waiting.RUNNING:
+            result["msg"] += " " + self._ending(operation_id, status)
+        elif self.request.wait.enabled:
+            self._wait_for_end(operation_id, result)
+        return result
+
+    def _accepted(self, operation_id: str, response: ApiResponse, result: dict) -> dict:
         try:
             location = waiting.operation_location(response.headers, self.client.options.api_url, self.client.options.api_version)
             unsafe = None
@@ -158,8 +287,7 @@ class _Canceller:
             self.warn(error.message)
         if location:
             result["operation_location"] = location
-        if result.get("operation_location"):
-            self.sent["operation_location"] = result["operation_location"]
+            self.sent["operation_location"] = location
         result["msg"] = f"Cancellation of operation {operation_id} on offer {self.offer} was accepted (HTTP 202)."
         if not self.request.wait.enabled:
             return result
@@ -198,30 +326,30 @@ class _Canceller:
         return message
 
     def _wait_on_location(self, operation_id: str, location: str, partial: dict) -> waiting.WaitOutcome:
-        def fetch() -> waiting.Polled:
-            response = self.client.request("GET", location, retries=0)
+        def fetch(deadline: float) -> waiting.Polled:
+            response = self.client.request("GET", location, retries=0, deadline=deadline)
             return waiting.Polled(waiting.single_operation(response.json(), f"The operation location of {operation_id}"), response.retry_after)
 
-        return waiting.poll_until(
+        return _poll(
+            self.client,
+            self.request.wait,
             fetch,
             lambda operation: waiting.classify(operation.get("status")) != waiting.RUNNING,
-            self.request.wait.timeout,
-            self.request.wait.sleep,
             self._timeout_error(operation_id, partial, "status"),
         )
 
     def _wait_on_submissions(self, operation_id: str, partial: dict) -> waiting.WaitOutcome:
-        def fetch() -> waiting.Polled:
-            response = self.client.request("GET", self.client.url(f"{self.offer.path}/submissions/"), retries=0)
+        def fetch(deadline: float) -> waiting.Polled:
+            response = self.client.request("GET", self.client.url(f"{self.offer.path}/submissions/"), retries=0, deadline=deadline)
             submissions = submissions_from(response.json(), self.offer)
             match = next((item for item in submissions if isinstance(item, dict) and _same_id(item.get("id"), operation_id)), None)
             return waiting.Polled(match, response.retry_after)
 
-        return waiting.poll_until(
+        return _poll(
+            self.client,
+            self.request.wait,
             fetch,
             lambda submission: submission is None or not waiting.is_running_submission(submission),
-            self.request.wait.timeout,
-            self.request.wait.sleep,
             self._timeout_error(operation_id, partial, "submissionState"),
         )
 
@@ -304,7 +432,7 @@ class WaitRequest:
             where = f"operations[{index}]"
             offer = OfferRef(publisher_id=publisher_id, offer_id=check.path_segment(f"{where}.offer_id", item.get("offer_id")))
             location = (item.get("location") or "").strip() or None
-            # The id comes from the service (cancel's operation_id): the same path-segment rule as there.
+            # The id as the service gave it (cancel's operation_id, not always a GUID): it only has to be a safe path segment.
             targets.append(WaitTarget(offer, check.path_segment(f"{where}.operation_id", item.get("operation_id")), location))
         return cls(targets=targets, wait=WaitOptions.from_params(dict(params, wait=True)))
 
@@ -329,31 +457,37 @@ class _OperationsWaiter:
                 return url
         return self.client.url(f"{target.offer.path}/operations/{target.operation_id}")
 
-    def poll_round(self) -> waiting.Polled:
+    def poll_round(self, deadline: float) -> waiting.Polled:
+        """One GET per operation that has not ended, each clipped to the time left before ``deadline``."""
         retry_after: t.Optional[float] = None
         for state, url in zip(self.states, self.urls):
             if state["ended"]:
                 continue
-            try:
-                response = self.client.request("GET", url, retries=0)
-                operation = waiting.single_operation(response.json(), f"Operation {state['operation_id']} of offer {state['offer_id']}")
-            except CloudPartnerError as error:
-                if waiting.is_transient(error):
-                    state["last_error"] = error.message
-                    error_retry_after = getattr(error, "retry_after", None)
-                    if error_retry_after is not None:
-                        retry_after = max(retry_after or 0.0, error_retry_after)
-                    continue
-                # A permanent error (403, 404, ...) ends the wait for this operation, not for the others.
-                state.update(ended=True, failed=True, msg=error.message)
-                continue
-            state.pop("last_error", None)
-            state["operation"] = operation
-            state["status"] = operation.get("status")
-            state["ended"] = waiting.classify(operation.get("status")) != waiting.RUNNING
-            if response.retry_after is not None:
-                retry_after = max(retry_after or 0.0, response.retry_after)
+            if self.client.clock() >= deadline:
+                # Out of time: the operations not reached keep their last status for the timeout report.
+                break
+            polled = self._poll_one(state, url, deadline)
+            if polled is not None:
+                retry_after = max(retry_after or 0.0, polled)
         return waiting.Polled(self.states, retry_after)
+
+    def _poll_one(self, state: dict, url: str, deadline: float) -> t.Optional[float]:
+        """Update one operation's state; returns the Retry-After its answer (or error) carried."""
+        try:
+            response = self.client.request("GET", url, retries=0, deadline=deadline)
+            operation = waiting.single_operation(response.json(), f"Operation {state['operation_id']} of offer {state['offer_id']}")
+        except CloudPartnerError as error:
+            if waiting.is_transient(error):
+                state["last_error"] = error.message
+                return getattr(error, "retry_after", None)
+            # A permanent error (403, 404, ...) ends the wait for this operation, not for the others.
+            state.update(ended=True, failed=True, msg=error.message)
+            return None
+        state.pop("last_error", None)
+        state["operation"] = operation
+        state["status"] = operation.get("status")
+        state["ended"] = waiting.classify(operation.get("status")) != waiting.RUNNING
+        return response.retry_after
 
     def describe_timeout(self, states: t.Any, last_error: t.Optional[Exception], elapsed: float) -> WaitTimeoutError:
         pending = [f"{state['offer_id']} ({state.get('status') or 'unknown'})" for state in self.states if not state["ended"]]
@@ -370,13 +504,7 @@ def wait_for_operations(client: CloudPartnerClient, request: WaitRequest, check_
     waiter = _OperationsWaiter(client, request)
     if not waiter.states:
         return {"changed": False, "msg": "No operation to wait for.", "operations": [], "elapsed": 0.0}
-    outcome = waiting.poll_until(
-        waiter.poll_round,
-        lambda states: all(state["ended"] for state in states),
-        request.wait.timeout,
-        request.wait.sleep,
-        waiter.describe_timeout,
-    )
+    outcome = _poll(client, request.wait, waiter.poll_round, lambda states: all(state["ended"] for state in states), waiter.describe_timeout)
     failed = [state for state in waiter.states if state.get("failed")]
     if failed:
         names = ", ".join(state["offer_id"] for state in failed)

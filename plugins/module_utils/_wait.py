@@ -10,7 +10,6 @@ FOR INTERNAL COLLECTION USE ONLY: names and signatures may change in any release
 from __future__ import annotations
 
 import dataclasses
-import time
 import typing as t
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -52,10 +51,41 @@ def classify(status: t.Any) -> str:
     return _STATES.get(normalise_state(status), RUNNING)
 
 
+def is_in_progress(state: t.Any) -> bool:
+    """True when a submission or operation state says it has not ended: non-empty and not terminal.
+
+    The same policy as ``classify`` in the wait loops (an unknown word such as ``notStarted`` or
+    ``waitingForPublisherReview`` counts as still running), so that the cancel module never reports
+    "nothing to cancel" for something a wait would go on waiting for. An empty or missing state is
+    not taken as a sign of work in progress.
+    """
+    return bool(normalise_state(state)) and classify(state) == RUNNING
+
+
 def is_running_submission(submission: t.Any) -> bool:
-    if not isinstance(submission, dict):
-        return False
-    return normalise_state(submission.get("submissionState")) in ("running", "inprogress")
+    return isinstance(submission, dict) and is_in_progress(submission.get("submissionState"))
+
+
+MAY_CANCEL = "may cancel"
+CANCEL_UNDER_WAY = "cancel under way"
+CANCEL_REFUSED = "cancel refused"
+
+_CANCEL_UNDER_WAY_STATES = frozenset({"cancelrequested", "cancelling", "canceling", "cancellationrequested", "cancelinprogress", "cancellationinprogress"})
+
+
+def cancellation_verdict(state: t.Any) -> str:
+    """What an operation's ``cancellationRequestState`` allows: MAY_CANCEL, CANCEL_UNDER_WAY or CANCEL_REFUSED.
+
+    Absent (or blank) counts as ``canCancel``. Only the known "under way" words mean that a cancel
+    was already asked for; any other value (``cannotCancel``, a word the API adds later, a number)
+    means the service does not allow a cancel now, so asking would be wrong and waiting pointless.
+    """
+    if state is None or (isinstance(state, str) and not state.strip()):
+        return MAY_CANCEL
+    key = normalise_state(state)
+    if key == "cancancel":
+        return MAY_CANCEL
+    return CANCEL_UNDER_WAY if key in _CANCEL_UNDER_WAY_STATES else CANCEL_REFUSED
 
 
 def single_operation(body: t.Any, where: str) -> dict:
@@ -110,7 +140,6 @@ class Polled:
 class WaitOutcome:
     value: t.Any
     elapsed: float
-    polls: int
 
 
 def is_transient(error: Exception) -> bool:
@@ -121,33 +150,37 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, ResponseFormatError)
 
 
+Fetch = t.Callable[[float], t.Any]
+
+
 def poll_until(
-    fetch: t.Callable[[], t.Any],
+    fetch: Fetch,
     done: t.Callable[[t.Any], bool],
     timeout: float,
     interval: float,
     describe_timeout: t.Callable[[t.Any, t.Optional[Exception], float], WaitTimeoutError],
-    clock: t.Callable[[], float] = time.monotonic,
-    sleep: t.Callable[[float], None] = time.sleep,
+    *,
+    clock: t.Callable[[], float],
+    sleep: t.Callable[[float], None],
 ) -> WaitOutcome:
-    """Call ``fetch`` until ``done(value)`` or the monotonic deadline passes.
+    """Call ``fetch(deadline)`` until ``done(value)`` or the monotonic deadline passes.
 
-    ``fetch`` returns the value, or a Polled carrying the response's Retry-After.
-    Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered
-    and polling goes on; anything else is raised at once. A Retry-After larger than
-    ``interval`` wins, whether it came with an answer or with an error. The last poll
-    happens at the deadline, so the whole ``timeout`` is used.
+    ``deadline`` is the ``clock()`` time at which the wait ends: ``fetch`` hands it to every request
+    so that no poll runs past it. ``clock`` and ``sleep`` are the client's, so tests drive a whole
+    wait with a fake clock. ``fetch`` returns the value, or a Polled carrying the response's
+    Retry-After. Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered
+    and polling goes on; anything else is raised at once. A Retry-After larger than ``interval``
+    wins, whether it came with an answer or with an error. The sleeps use the whole ``timeout``,
+    but no poll starts once the deadline is reached: it would have no time left.
     """
     start = clock()
     deadline = start + timeout
     value: t.Any = None
     last_error: t.Optional[Exception] = None
-    polls = 0
     while True:
         retry_after: t.Optional[float] = None
-        polls += 1
         try:
-            value = fetch()
+            value = fetch(deadline)
             if isinstance(value, Polled):
                 value, retry_after = value.value, value.retry_after
             last_error = None
@@ -158,8 +191,9 @@ def poll_until(
             retry_after = getattr(error, "retry_after", None)
         else:
             if done(value):
-                return WaitOutcome(value=value, elapsed=round(clock() - start, 3), polls=polls)
+                return WaitOutcome(value=value, elapsed=round(clock() - start, 3))
         remaining = deadline - clock()
-        if remaining <= 0:
+        if remaining > 0:
+            sleep(min(max(float(interval), retry_after or 0.0), remaining))
+        if clock() >= deadline:
             raise describe_timeout(value, last_error, round(clock() - start, 3))
-        sleep(min(max(float(interval), retry_after or 0.0), remaining))

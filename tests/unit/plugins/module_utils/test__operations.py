@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _http
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _operations as ops
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import (
     ApiError,
@@ -63,6 +64,34 @@ def run(fakes, make_client):
 
 def running_list(fakes, *extra):
     return fakes.response(200, [submission(), *extra])
+
+
+def backoff(attempt):
+    """The client's backoff for ``attempt`` with the fixed jitter of ``make_client``."""
+    return _http.backoff_delay(attempt, lambda: 0.5)
+
+
+def at(clock, times, item):
+    """A script item that notes the fake time at which its request was made."""
+
+    def answer(_call):
+        times.append(clock.now)
+        return item
+
+    return answer
+
+
+def slow(clock, seconds, item):
+    """A server that answers after ``seconds``: a request given less time than that times out, as requests would."""
+
+    def answer(call):
+        if call.timeout <= seconds:
+            clock.advance(call.timeout)
+            raise requests.exceptions.ReadTimeout("Read timed out.")
+        clock.advance(seconds)
+        return item
+
+    return answer
 
 
 def only_api_origin(session):
@@ -147,7 +176,7 @@ def test_operation_id_matches_in_any_case(fakes, run):
     assert session.methods == ["GET", "GET", "POST"]
 
 
-@pytest.mark.parametrize("state", ["cancelRequested", "CancelRequested", "cannotCancel", "cancelling"])
+@pytest.mark.parametrize("state", ["cancelRequested", "CancelRequested", "cancelling", "canceling", "cancellationInProgress", "Cancel_In_Progress"])
 def test_already_cancelling_sends_nothing(fakes, run, state):
     result, session, _warnings = run(running_list(fakes), fakes.response(200, operation(crs=state)))
     assert result["changed"] is False
@@ -159,7 +188,7 @@ def test_already_cancelling_sends_nothing(fakes, run, state):
     assert session.sent == [LIST, GET_OP]
 
 
-def test_already_cancelling_with_wait_waits_for_the_end(fakes, run, fast_wait):
+def test_already_cancelling_with_wait_waits_for_the_end(fakes, run, fake_clock):
     result, session, warnings = run(
         running_list(fakes),
         fakes.response(200, operation(crs="cancelRequested")),
@@ -174,14 +203,70 @@ def test_already_cancelling_with_wait_waits_for_the_end(fakes, run, fast_wait):
     assert result["operation"]["status"] == "canceled"
     assert "cancelled" in result["msg"]
     assert result["elapsed"] == 5
-    assert fast_wait.sleeps == [5]
+    assert fake_clock.sleeps == [5]
     assert not warnings
+
+
+@pytest.mark.parametrize("state", ["cannotCancel", "notCancellable", "CannotCancel", "somethingNew", False])
+@pytest.mark.parametrize("wait", [False, True])
+def test_refused_cancellation_state_fails_without_post_or_wait(fakes, run, fake_clock, state, wait):
+    # Review 1.5: a state that is neither canCancel nor a known "under way" word was reported ok ("under way or refused")
+    # and, with wait, the task waited for the publish to end.
+    with pytest.raises(CloudPartnerError) as info:
+        run(running_list(fakes), fakes.response(200, operation(crs=state)), wait=wait)
+    error = info.value
+    assert type(error) is CloudPartnerError  # pylint: disable=unidiomatic-typecheck
+    assert "does not allow cancelling" in error.message and "now" in error.message
+    assert repr(state) in error.message and OP in error.message
+    assert error.result["changed"] is False
+    assert error.result["operation_id"] == OP
+    assert error.result["operation"]["cancellationRequestState"] == state
+    assert "status_code" not in error.result
+    assert not fake_clock.sleeps
+
+
+def test_refused_cancellation_state_sends_no_post(fakes, make_client):
+    session = fakes.Session(running_list(fakes), fakes.response(200, operation(crs="cannotCancel")), fakes.response(202))
+    with pytest.raises(CloudPartnerError):
+        ops.cancel_offer_operation(make_client(session), request(wait=True), False, Warnings())
+    assert session.sent == [LIST, GET_OP]
+
+
+def test_refused_cancellation_state_fails_in_check_mode_too(fakes, run):
+    # check mode reports what a real run would do: it would fail
+    with pytest.raises(CloudPartnerError, match="does not allow cancelling"):
+        run(running_list(fakes), fakes.response(200, operation(crs="cannotCancel")), check_mode=True)
+
+
+@pytest.mark.parametrize("absent", [{}, {"cancellationRequestState": None}, {"cancellationRequestState": ""}])
+def test_absent_cancellation_state_counts_as_can_cancel(fakes, run, absent):
+    body = {key: value for key, value in operation().items() if key != "cancellationRequestState"}
+    body.update(absent)
+    result, session, _warnings = run(running_list(fakes), fakes.response(200, body), fakes.response(200))
+    assert result["changed"] is True and result["status_code"] == 200
+    assert session.sent == [LIST, GET_OP, POST]
 
 
 def test_already_cancelling_in_check_mode_does_not_wait(fakes, run):
     result, session, _warnings = run(running_list(fakes), fakes.response(200, operation(crs="cancelRequested")), check_mode=True, wait=True)
     assert result["changed"] is False
     assert session.sent == [LIST, GET_OP]
+
+
+@pytest.mark.parametrize("state", ["notStarted", "waitingForPublisherReview", "someNewState"])
+def test_not_terminal_submission_counts_as_in_progress(fakes, run, state):
+    # Review 1.4: one policy with the wait loops; only running/inProgress used to count, so these were "nothing to cancel".
+    result, session, _warnings = run(fakes.response(200, [submission(state=state)]), fakes.response(200, operation()), fakes.response(202))
+    assert result["changed"] is True
+    assert result["operation_id"] == OP
+    assert session.sent == [LIST, GET_OP, POST]
+
+
+@pytest.mark.parametrize("state", ["", None, "completed", "Canceled", "failed"])
+def test_empty_or_terminal_submission_is_not_in_progress(fakes, run, state):
+    result, session, _warnings = run(fakes.response(200, [submission(state=state)]))
+    assert result["changed"] is False
+    assert session.sent == [LIST]
 
 
 # ---------------------------------------------------------------- check mode
@@ -250,7 +335,7 @@ def test_cancel_202_operation_location_without_api_version(fakes, run):
     assert result["operation_location"] == f"{API}{BASE}/operations/{OP}?api-version=2017-10-31"
 
 
-def test_cancel_202_wait_polls_location_until_cancelled(fakes, run, fast_wait):
+def test_cancel_202_wait_polls_location_until_cancelled(fakes, run, fake_clock):
     result, session, warnings = run(
         running_list(fakes),
         fakes.response(200, operation()),
@@ -266,7 +351,7 @@ def test_cancel_202_wait_polls_location_until_cancelled(fakes, run, fast_wait):
     assert result["operation"]["status"] == "Canceled"
     assert "cancelled" in result["msg"]
     assert result["elapsed"] == 6
-    assert fast_wait.sleeps == [3, 3]
+    assert fake_clock.sleeps == [3, 3]
     polls = session.calls[3:]
     assert [call.url for call in polls] == [f"{API}/api/operations/contoso$contoso-vm$2$preview?api-version=2017-10-31"] * 3
     assert all(call.headers["Authorization"] == f"Bearer {fakes.TOKEN}" for call in polls)
@@ -274,7 +359,7 @@ def test_cancel_202_wait_polls_location_until_cancelled(fakes, run, fast_wait):
     assert only_api_origin(session)
 
 
-def test_cancel_202_poll_tolerates_a_transient_failure(fakes, run, fast_wait):
+def test_cancel_202_poll_tolerates_a_transient_failure(fakes, run, fake_clock):
     result, session, _warnings = run(
         running_list(fakes),
         fakes.response(200, operation()),
@@ -288,11 +373,11 @@ def test_cancel_202_poll_tolerates_a_transient_failure(fakes, run, fast_wait):
     assert "cancelled" in result["msg"]
     # polls are not retried by the client (retries=0): each failure is one poll
     assert len(session.calls) == 3 + 4
-    assert fast_wait.sleeps == [10, 10, 10]
+    assert fake_clock.sleeps == [10, 10, 10]
 
 
 @pytest.mark.parametrize("final", ["completed", "failed", "Succeeded"])
-def test_cancel_202_other_terminal_state_warns(fakes, run, fast_wait, final):  # pylint: disable=unused-argument
+def test_cancel_202_other_terminal_state_warns(fakes, run, final):
     result, _session, warnings = run(
         running_list(fakes),
         fakes.response(200, operation()),
@@ -307,7 +392,7 @@ def test_cancel_202_other_terminal_state_warns(fakes, run, fast_wait, final):  #
     assert len(warnings) == 1 and final in warnings[0]
 
 
-def test_cancel_202_without_location_polls_the_submissions_list_then_reads_the_end(fakes, run, fast_wait):
+def test_cancel_202_without_location_polls_the_submissions_list_then_reads_the_end(fakes, run, fake_clock):
     final = operation(status="canceled", crs="cancelRequested")
     result, session, warnings = run(
         running_list(fakes),
@@ -330,7 +415,7 @@ def test_cancel_202_without_location_polls_the_submissions_list_then_reads_the_e
     # the wait reads the whole list, not only running submissions
     assert "status" not in session.calls[3].query
     assert len(warnings) == 1 and "submissions list" in warnings[0]
-    assert fast_wait.sleeps == [10]
+    assert fake_clock.sleeps == [10]
     assert result["elapsed"] == 10
 
 
@@ -343,7 +428,7 @@ def test_cancel_202_without_location_no_wait(fakes, run):
     assert not warnings
 
 
-def test_cancel_202_submission_gone_from_list_ends_the_wait(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_cancel_202_submission_gone_from_list_ends_the_wait(fakes, run):
     final = operation(status="canceled", crs="cancelRequested")
     result, session, _warnings = run(
         running_list(fakes),
@@ -360,7 +445,7 @@ def test_cancel_202_submission_gone_from_list_ends_the_wait(fakes, run, fast_wai
     assert "None" not in result["msg"]
 
 
-def test_cancel_202_final_read_decides_how_it_ended(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_cancel_202_final_read_decides_how_it_ended(fakes, run):
     # the list says canceled, the operation itself says failed: the operation wins
     result, session, warnings = run(
         running_list(fakes),
@@ -376,7 +461,7 @@ def test_cancel_202_final_read_decides_how_it_ended(fakes, run, fast_wait):  # p
     assert any("'failed'" in warning for warning in warnings)
 
 
-def test_cancel_202_final_read_failure_falls_back_to_the_list_entry(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_cancel_202_final_read_failure_falls_back_to_the_list_entry(fakes, run):
     entry = submission(state="canceled")
     result, session, warnings = run(
         running_list(fakes),
@@ -394,7 +479,7 @@ def test_cancel_202_final_read_failure_falls_back_to_the_list_entry(fakes, run, 
     assert any("Could not read the final state" in warning and OP in warning and "HTTP 404" in warning for warning in warnings)
 
 
-def test_cancel_202_gone_from_list_and_unreadable_is_not_reported_as_status_none(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_cancel_202_gone_from_list_and_unreadable_is_not_reported_as_status_none(fakes, run):
     # Regression: once "ended with status None instead of being cancelled" (and a warning saying so).
     result, session, warnings = run(
         running_list(fakes),
@@ -424,7 +509,7 @@ def test_cancel_202_gone_from_list_and_unreadable_is_not_reported_as_status_none
     ],
     ids=["other-host", "other-port", "http", "backslash", "bad-port"],
 )
-def test_cancel_202_unsafe_location_is_not_polled(fakes, run, fast_wait, headers):  # pylint: disable=unused-argument
+def test_cancel_202_unsafe_location_is_not_polled(fakes, run, headers):
     final = operation(status="canceled", crs="cancelRequested")
     result, session, warnings = run(
         running_list(fakes),
@@ -468,7 +553,7 @@ def test_cancel_202_malformed_location_still_reports_the_cancel(fakes, run, valu
 # ---------------------------------------------------------------- waiting runs out
 
 
-def test_wait_timeout_reports_what_is_known(fakes, run, fast_wait):
+def test_wait_timeout_reports_what_is_known(fakes, run, fake_clock):
     running = operation(crs="cancelRequested")
     with pytest.raises(WaitTimeoutError) as info:
         run(
@@ -491,10 +576,10 @@ def test_wait_timeout_reports_what_is_known(fakes, run, fast_wait):
     assert "30 seconds" in error.message
     assert "running" in error.message
     assert OP in error.message
-    assert fast_wait.elapsed == 30
+    assert fake_clock.elapsed == 30
 
 
-def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run):
     with pytest.raises(WaitTimeoutError) as info:
         run(
             running_list(fakes),
@@ -503,7 +588,7 @@ def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run, fast_w
             fakes.response(200, operation(crs="cancelRequested")),
             fakes.api_error(503, "Unavailable", "Try later."),
             wait=True,
-            wait_timeout=10,
+            wait_timeout=15,
             wait_sleep=10,
         )
     assert "HTTP 503" in info.value.message
@@ -511,7 +596,7 @@ def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run, fast_w
     assert info.value.result["operation"]["cancellationRequestState"] == "cancelRequested"
 
 
-def test_wait_timeout_on_submissions_list(fakes, make_client, fast_wait):  # pylint: disable=unused-argument
+def test_wait_timeout_on_submissions_list(fakes, make_client):
     session = fakes.Session(
         running_list(fakes),
         fakes.response(200, operation()),
@@ -525,11 +610,11 @@ def test_wait_timeout_on_submissions_list(fakes, make_client, fast_wait):  # pyl
     assert info.value.result["status_code"] == 202
     assert info.value.result["operation"]["submissionState"] == "running"
     assert "running" in info.value.message
-    # no final read of the operation once the deadline has passed
-    assert session.sent == [LIST, GET_OP, POST, LIST, LIST]
+    # no poll starts at the deadline, and no final read of the operation once it has passed
+    assert session.sent == [LIST, GET_OP, POST, LIST]
 
 
-def test_wait_timeout_when_already_cancelling_is_not_changed(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_wait_timeout_when_already_cancelling_is_not_changed(fakes, run):
     with pytest.raises(WaitTimeoutError) as info:
         run(
             running_list(fakes),
@@ -544,7 +629,36 @@ def test_wait_timeout_when_already_cancelling_is_not_changed(fakes, run, fast_wa
     assert "status_code" not in info.value.result
 
 
-def test_retry_after_on_polls_beats_wait_sleep(fakes, run, fast_wait):
+def test_single_wait_request_timeouts_follow_the_deadline(fakes, make_client, fake_clock):
+    # Review 1.6 / security L9: each poll gets min(timeout, time left), so the wait cannot overrun wait_timeout.
+    session = fakes.Session(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202, headers={"Location": LOCATION}),
+        *[fakes.response(200, operation(crs="cancelRequested")) for _poll in range(3)],
+    )
+    with pytest.raises(WaitTimeoutError):
+        ops.cancel_offer_operation(make_client(session, timeout=30), request(wait=True, wait_timeout=25, wait_sleep=10), False, Warnings())
+    polls = session.calls[3:]
+    assert [call.timeout for call in polls] == [25, 15, 5]
+    assert fake_clock.elapsed == 25
+
+
+@pytest.mark.parametrize("location", [{"Location": LOCATION}, {}], ids=["location", "submissions-list"])
+def test_single_wait_slow_service_cannot_overrun_the_deadline(fakes, make_client, fake_clock, location):
+    # A poll that takes longer than the time left is cut at the deadline (the old code gave it the whole timeout).
+    session = fakes.Session(running_list(fakes), fakes.response(200, operation()), fakes.response(202, headers=location))
+    session.add(*[slow(fake_clock, 100, fakes.response(200, [submission()])) for _poll in range(5)])
+    with pytest.raises(WaitTimeoutError) as info:
+        ops.cancel_offer_operation(make_client(session, timeout=30), request(wait=True, wait_timeout=20, wait_sleep=10), False, Warnings())
+    assert fake_clock.elapsed == 20
+    assert len(session.calls) == 4
+    assert session.calls[3].timeout == 20
+    assert "Timed out after 20 seconds" in info.value.message
+    assert info.value.result["changed"] is True
+
+
+def test_retry_after_on_polls_beats_wait_sleep(fakes, run, fake_clock):
     # Contract: "wait_sleep: seconds between polls when the service sends no Retry-After; a larger Retry-After wins",
     # also for Retry-After sent with a successful poll answer (not only with errors).
     run(
@@ -557,10 +671,10 @@ def test_retry_after_on_polls_beats_wait_sleep(fakes, run, fast_wait):
         wait=True,
         wait_sleep=10,
     )
-    assert fast_wait.sleeps == [30, 30]
+    assert fake_clock.sleeps == [30, 30]
 
 
-def test_retry_after_on_submission_list_polls(fakes, run, fast_wait):
+def test_retry_after_on_submission_list_polls(fakes, run, fake_clock):
     run(
         running_list(fakes),
         fakes.response(200, operation()),
@@ -571,7 +685,242 @@ def test_retry_after_on_submission_list_polls(fakes, run, fast_wait):
         wait=True,
         wait_sleep=10,
     )
-    assert fast_wait.sleeps == [25]
+    assert fake_clock.sleeps == [25]
+
+
+# ---------------------------------------------------------------- the cancel's answer was lost (review 1.3)
+
+LOST_ANSWERS = {
+    "reset": lambda fakes: requests.exceptions.ConnectionError("Connection reset by peer"),
+    "timeout": lambda fakes: requests.exceptions.ReadTimeout("Read timed out."),
+    "429": lambda fakes: fakes.api_error(429, "TooManyRequests", "Slow down."),
+    "500": lambda fakes: fakes.api_error(500, "InternalError", "Oops."),
+    "502": lambda fakes: fakes.api_error(502, "BadGateway", "Upstream went away."),
+    "503": lambda fakes: fakes.api_error(503, "Unavailable", "Try later."),
+    "504": lambda fakes: fakes.api_error(504, "GatewayTimeout", "Upstream too slow."),
+}
+
+
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_lost_answer_then_cancellation_under_way_is_success_and_not_repeated(fakes, run, fake_clock, lost):
+    times = []
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        LOST_ANSWERS[lost](fakes),
+        at(fake_clock, times, fakes.response(200, operation(crs="cancelRequested"))),
+        fakes.response(200),
+    )
+    assert result["changed"] is True
+    assert "failed" not in result
+    assert "received although its answer was lost" in result["msg"]
+    assert "not sent again" in result["msg"]
+    # no answer arrived, so there is no status code to report
+    assert "status_code" not in result
+    assert "operation_location" not in result
+    assert result["operation"]["cancellationRequestState"] == "cancelRequested"
+    assert result["operation_id"] == OP
+    # one POST (no automatic retry by the client), then one read after a backoff
+    assert session.sent == [LIST, GET_OP, POST, GET_OP]
+    assert fake_clock.sleeps == [backoff(0)]
+    assert times == [fake_clock.start + backoff(0)]
+    assert not warnings
+
+
+@pytest.mark.parametrize("lost", ["reset", "503"])
+def test_lost_answer_then_operation_ended_is_success(fakes, run, lost):
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        LOST_ANSWERS[lost](fakes),
+        fakes.response(200, operation(status="canceled", crs="canCancel")),
+        wait=True,
+    )
+    assert result["changed"] is True
+    assert "status_code" not in result
+    assert "received although its answer was lost" in result["msg"]
+    assert f"Operation {OP} is cancelled." in result["msg"]
+    # it has ended already: nothing to wait for
+    assert session.sent == [LIST, GET_OP, POST, GET_OP]
+    assert "elapsed" not in result
+    assert not warnings
+
+
+def test_lost_answer_then_operation_ended_otherwise_warns(fakes, run):
+    result, session, warnings = run(
+        running_list(fakes), fakes.response(200, operation()), fakes.api_error(503), fakes.response(200, operation(status="completed"))
+    )
+    assert result["changed"] is True
+    assert "'completed' instead of being cancelled" in result["msg"]
+    assert len(warnings) == 1
+    assert session.methods.count("POST") == 1
+
+
+def test_lost_answer_with_wait_polls_the_operation_until_it_ends(fakes, run, fake_clock):
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        requests.exceptions.ConnectionError("Connection reset by peer"),
+        fakes.response(200, operation(crs="cancelRequested")),
+        fakes.response(200, operation(crs="cancelRequested")),
+        fakes.response(200, operation(status="canceled", crs="cancelRequested")),
+        wait=True,
+        wait_sleep=5,
+    )
+    assert result["changed"] is True
+    assert "status_code" not in result and "operation_location" not in result
+    assert session.sent == [LIST, GET_OP, POST, GET_OP, GET_OP, GET_OP]
+    assert session.calls[-1].query == {"api-version": "2017-10-31"}
+    assert result["operation"]["status"] == "canceled"
+    assert "received although its answer was lost" in result["msg"] and "is cancelled" in result["msg"]
+    assert result["elapsed"] == 5
+    assert fake_clock.sleeps == [backoff(0), 5]
+    assert not warnings
+
+
+def test_lost_answer_then_wait_timeout_still_reports_the_change(fakes, run):
+    with pytest.raises(WaitTimeoutError) as info:
+        run(
+            running_list(fakes),
+            fakes.response(200, operation()),
+            fakes.api_error(502),
+            fakes.response(200, operation(crs="cancelRequested")),
+            fakes.response(200, operation(crs="cancelRequested")),
+            wait=True,
+            wait_timeout=10,
+            wait_sleep=10,
+        )
+    assert info.value.result["changed"] is True
+    assert info.value.result["operation_id"] == OP
+    assert "status_code" not in info.value.result
+
+
+@pytest.mark.parametrize("answer, extra", [(200, {}), (202, {"Location": LOCATION})])
+def test_lost_answer_not_shown_repeats_the_post(fakes, make_client, fake_clock, answer, extra):
+    session = fakes.Session(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.api_error(503),
+        fakes.response(200, operation()),
+        fakes.response(answer, headers=extra),
+    )
+    result = ops.cancel_offer_operation(make_client(session, retries=5), request(), False, Warnings())
+    assert session.sent == [LIST, GET_OP, POST, GET_OP, POST]
+    assert result["changed"] is True
+    # this time an answer arrived
+    assert result["status_code"] == answer
+    assert "lost" not in result["msg"]
+    assert fake_clock.sleeps == [backoff(0)]
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_lost_answers_repeat_the_post_at_most_retries_times(fakes, make_client, fake_clock, retries):
+    script = [running_list(fakes), fakes.response(200, operation())]
+    for attempt in range(retries + 1):
+        script += [requests.exceptions.ConnectionError("reset") if attempt % 2 else fakes.api_error(503), fakes.response(200, operation())]
+    session = fakes.Session(*script, fakes.response(200))
+    with pytest.raises(ApiError) as info:
+        ops.cancel_offer_operation(make_client(session, retries=retries), request(), False, Warnings())
+    assert session.sent == [LIST, GET_OP] + [POST, GET_OP] * (retries + 1)
+    assert fake_clock.sleeps == [backoff(attempt) for attempt in range(retries + 1)]
+    assert info.value.status == 503
+    assert info.value.result.get("changed") is not True
+    assert info.value.result["operation_id"] == OP
+
+
+def test_lost_answer_honours_retry_after(fakes, run, fake_clock):
+    result, _session, _warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.api_error(429, headers={"Retry-After": "7"}),
+        fakes.response(200, operation(crs="cancelRequested")),
+    )
+    assert result["changed"] is True
+    assert fake_clock.sleeps == [7]
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_4xx_to_a_repeated_post_rereads_and_succeeds_when_the_cancel_shows(fakes, run, fake_clock, status):
+    # The first POST arrived but its answer was lost; the repeat meets "nothing to cancel". The task must not fail.
+    result, session, warnings = run(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        requests.exceptions.ConnectionError("reset"),
+        fakes.response(200, operation()),
+        fakes.api_error(status, "NoOperationToCancel", "Nothing to cancel."),
+        fakes.response(200, operation(crs="cancelRequested")),
+    )
+    assert result["changed"] is True
+    assert "status_code" not in result
+    assert "received although its answer was lost" in result["msg"]
+    assert session.sent == [LIST, GET_OP, POST, GET_OP, POST, GET_OP]
+    # no backoff before the last read: the service answered
+    assert fake_clock.sleeps == [backoff(0)]
+    assert not warnings
+
+
+def test_4xx_to_a_repeated_post_fails_when_the_cancel_does_not_show(fakes, run):
+    with pytest.raises(ApiError) as info:
+        run(
+            running_list(fakes),
+            fakes.response(200, operation()),
+            fakes.api_error(500),
+            fakes.response(200, operation()),
+            fakes.api_error(409, "Conflict", "Not now."),
+            fakes.response(200, operation()),
+            fakes.response(200),
+        )
+    assert info.value.status == 409
+    assert info.value.result["status_code"] == 409
+    assert info.value.result.get("changed") is not True
+
+
+def test_4xx_to_a_repeated_post_rereads_only_once(fakes, make_client):
+    session = fakes.Session(
+        running_list(fakes),
+        fakes.response(200, operation()),
+        fakes.api_error(503),
+        fakes.response(200, operation()),
+        fakes.api_error(400),
+        fakes.response(200, operation()),
+        fakes.response(200),
+    )
+    with pytest.raises(ApiError):
+        ops.cancel_offer_operation(make_client(session, retries=5), request(), False, Warnings())
+    assert session.sent == [LIST, GET_OP, POST, GET_OP, POST, GET_OP]
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 409])
+def test_4xx_to_the_first_post_fails_without_reread(fakes, make_client, fake_clock, status):
+    session = fakes.Session(
+        running_list(fakes), fakes.response(200, operation()), fakes.api_error(status), fakes.response(200, operation(crs="cancelRequested"))
+    )
+    with pytest.raises(ApiError) as info:
+        ops.cancel_offer_operation(make_client(session, retries=5), request(), False, Warnings())
+    assert session.sent == [LIST, GET_OP, POST]
+    assert info.value.result["status_code"] == status
+    assert not fake_clock.sleeps
+
+
+def test_tls_error_on_the_post_is_not_a_lost_answer(fakes, make_client, fake_clock):
+    session = fakes.Session(
+        running_list(fakes), fakes.response(200, operation()), requests.exceptions.SSLError("certificate verify failed"), fakes.response(200, operation())
+    )
+    with pytest.raises(CloudPartnerError, match="TLS"):
+        ops.cancel_offer_operation(make_client(session, retries=5), request(), False, Warnings())
+    assert session.sent == [LIST, GET_OP, POST]
+    assert not fake_clock.sleeps
+
+
+def test_unreadable_operation_after_a_lost_answer_counts_as_not_received(fakes, make_client):
+    session = fakes.Session(
+        running_list(fakes), fakes.response(200, operation()), fakes.api_error(503, "Unavailable", "Try later."), fakes.api_error(404, "NotFound", "Gone.")
+    )
+    with pytest.raises(ApiError) as info:
+        ops.cancel_offer_operation(make_client(session, retries=0), request(), False, Warnings())
+    # the POST's own error is reported, not the read's
+    assert info.value.status == 503
+    assert session.sent == [LIST, GET_OP, POST, GET_OP]
 
 
 # ---------------------------------------------------------------- failures
@@ -606,7 +955,7 @@ def test_post_is_not_retried_on_400(fakes, make_client):
     assert session.sent == [LIST, GET_OP, POST]
 
 
-def test_poll_error_after_cancel_keeps_the_cancel_status(fakes, run, fast_wait):  # pylint: disable=unused-argument
+def test_poll_error_after_cancel_keeps_the_cancel_status(fakes, run):
     with pytest.raises(ApiError) as info:
         run(
             running_list(fakes),
@@ -635,10 +984,15 @@ def test_running_submission_without_id(fakes, run):
         run(fakes.response(200, [{"submissionState": "running"}]))
 
 
-@pytest.mark.parametrize("bad_id", ["../../../other", "x/y", "a b", "x?y=1"])
+@pytest.mark.parametrize("bad_id", ["../../../other", "x/y", "a b", "x?y=1", ".."])
 def test_running_submission_with_unsafe_id_is_not_used_in_a_path(fakes, run, bad_id):
-    with pytest.raises(ValidationError):
+    # Review 1.7: the id comes from the service, so it is a malformed answer, not a user input error.
+    with pytest.raises(ResponseFormatError) as info:
         run(fakes.response(200, [submission(bad_id)]))
+    assert not isinstance(info.value, ValidationError)
+    assert "cannot be used in a request path" in info.value.message
+    assert "operation id" not in info.value.message  # the validator's wording is about options
+    assert len(info.value.result) == 0
 
 
 def test_operation_not_an_object(fakes, run):
@@ -711,7 +1065,7 @@ def op_body(offer, status="canceled"):
 
 
 @pytest.fixture
-def wait_for(fakes, make_client, fast_wait):  # pylint: disable=unused-argument
+def wait_for(fakes, make_client):
     """wait_for(session, targets, check_mode=False, **params) -> (result, warnings); polls run on the fake clock."""
 
     def runner(session, targets, check_mode=False, **params):
@@ -774,7 +1128,7 @@ def test_wait_all_ended_in_one_round(fakes, wait_for, check_mode):
     assert not warnings
 
 
-def test_wait_several_rounds_polls_only_pending_operations(fakes, wait_for, fast_wait):
+def test_wait_several_rounds_polls_only_pending_operations(fakes, wait_for, fake_clock):
     session = fakes.Session(
         op_response(fakes, A),
         op_response(fakes, B, "running"),
@@ -786,14 +1140,14 @@ def test_wait_several_rounds_polls_only_pending_operations(fakes, wait_for, fast
     result, _warnings = wait_for(session, [target(A), target(B), target(C)], wait_sleep=7)
     # one GET per pending operation per round, ended ones are not polled again
     assert session.sent == [op_get(A), op_get(B), op_get(C), op_get(B), op_get(C), op_get(C)]
-    assert fast_wait.sleeps == [7, 7]
+    assert fake_clock.sleeps == [7, 7]
     assert result["elapsed"] == 14
     # the order given is kept, whatever the order of the ends
     assert [state["offer_id"] for state in result["operations"]] == [A, B, C]
     assert all(state["ended"] and state["status"] == "canceled" for state in result["operations"])
 
 
-def test_wait_sleeps_the_largest_retry_after_of_the_round(fakes, wait_for, fast_wait):
+def test_wait_sleeps_the_largest_retry_after_of_the_round(fakes, wait_for, fake_clock):
     session = fakes.Session(
         op_response(fakes, A, "running", retry_after="30"),
         fakes.api_error(503, headers={"Retry-After": "45"}),
@@ -805,11 +1159,11 @@ def test_wait_sleeps_the_largest_retry_after_of_the_round(fakes, wait_for, fast_
     )
     wait_for(session, [target(A), target(B), target(C)], wait_sleep=10)
     # 45 from an error and 30 / 5 from answers: the largest wins; then 2 < wait_sleep
-    assert fast_wait.sleeps == [45, 10]
+    assert fake_clock.sleeps == [45, 10]
     assert len(session.calls) == 7
 
 
-def test_wait_tolerates_transient_errors_per_operation(fakes, wait_for, fast_wait):
+def test_wait_tolerates_transient_errors_per_operation(fakes, wait_for, fake_clock):
     session = fakes.Session(
         fakes.api_error(503, "Unavailable", "Try later."),
         op_response(fakes, B),
@@ -822,13 +1176,13 @@ def test_wait_tolerates_transient_errors_per_operation(fakes, wait_for, fast_wai
     result, _warnings = wait_for(session, [target(A), target(B)])
     # the client does not retry polls (retries=0): each failure costs one round for that operation only
     assert session.sent == [op_get(A), op_get(B)] + [op_get(A)] * 5
-    assert fast_wait.sleeps == [10] * 5
+    assert fake_clock.sleeps == [10] * 5
     first, second = result["operations"]
     assert (first["status"], second["status"]) == ("canceled", "canceled")
     assert "last_error" not in first  # forgotten once a poll succeeds
 
 
-def test_wait_permanent_error_ends_only_that_operation_then_fails(fakes, make_client, fast_wait):
+def test_wait_permanent_error_ends_only_that_operation_then_fails(fakes, make_client, fake_clock):
     session = fakes.Session(
         fakes.api_error(404, "NotFound", "No such operation."),
         op_response(fakes, B, "running"),
@@ -844,7 +1198,7 @@ def test_wait_permanent_error_ends_only_that_operation_then_fails(fakes, make_cl
     assert error.message.startswith(f"Could not read 1 of 3 operations ({A}): ")
     assert "HTTP 404" in error.message and "NotFound" in error.message
     assert error.result["changed"] is False
-    assert error.result["elapsed"] == fast_wait.elapsed == 10
+    assert error.result["elapsed"] == fake_clock.elapsed == 10
     failed, waited, done_ = error.result["operations"]
     assert failed["failed"] is True and failed["ended"] is True and "HTTP 404" in failed["msg"]
     assert "status" not in failed
@@ -852,12 +1206,10 @@ def test_wait_permanent_error_ends_only_that_operation_then_fails(fakes, make_cl
     assert "failed" not in waited and "failed" not in done_
 
 
-def test_wait_timeout_reports_partial_states(fakes, make_client, fast_wait):
+def test_wait_timeout_reports_partial_states(fakes, make_client, fake_clock):
     session = fakes.Session(
         op_response(fakes, A),
         op_response(fakes, B, "running"),
-        fakes.api_error(503),
-        op_response(fakes, B, "cancelRequested"),
         fakes.api_error(503),
         op_response(fakes, B, "cancelRequested"),
         fakes.api_error(503, "Unavailable", "Still down."),
@@ -865,8 +1217,9 @@ def test_wait_timeout_reports_partial_states(fakes, make_client, fast_wait):
     with pytest.raises(WaitTimeoutError) as info:
         ops.wait_for_operations(make_client(session), wait_request(target(A), target(B), target(C), wait_timeout=20, wait_sleep=10), False, Warnings())
     error = info.value
-    assert session.sent == [op_get(A), op_get(B), op_get(C)] + [op_get(B), op_get(C)] * 2
-    assert fast_wait.elapsed == 20
+    # rounds at 0 and 10; none at 20, the deadline, where no request would have time left
+    assert session.sent == [op_get(A), op_get(B), op_get(C)] + [op_get(B), op_get(C)]
+    assert fake_clock.elapsed == 20
     assert error.message == f"Timed out after 20 seconds waiting for 2 operations to end; last status: {B} (cancelRequested), {C} (unknown)."
     assert error.result["changed"] is False
     assert error.result["elapsed"] == 20
@@ -874,6 +1227,53 @@ def test_wait_timeout_reports_partial_states(fakes, make_client, fast_wait):
     assert (first["ended"], first["status"]) == (True, "canceled")
     assert (second["ended"], second["status"]) == (False, "cancelRequested")
     assert third["ended"] is False and "status" not in third and "Still down." in third["last_error"]
+
+
+def test_wait_round_requests_are_clipped_to_the_time_left(fakes, make_client, fake_clock):
+    # Security L9 / review 1.6: a round of N sequential GETs used to give each one the whole timeout.
+    session = fakes.Session(
+        slow(fake_clock, 12, op_response(fakes, A, "running")),
+        slow(fake_clock, 12, op_response(fakes, B, "running")),
+        slow(fake_clock, 12, op_response(fakes, C, "running")),
+    )
+    with pytest.raises(WaitTimeoutError) as info:
+        ops.wait_for_operations(make_client(session, timeout=30), wait_request(target(A), target(B), target(C), wait_timeout=30), False, Warnings())
+    assert [call.timeout for call in session.calls] == [30, 18, 6]
+    assert fake_clock.elapsed == 30
+    assert info.value.result["elapsed"] == 30
+    first, second, third = info.value.result["operations"]
+    assert (first["status"], second["status"]) == ("running", "running")
+    assert "status" not in third and "last_error" in third
+
+
+def test_wait_round_stops_when_the_deadline_passes(fakes, make_client, fake_clock):
+    # The first GET uses up the time: the others are not polled at all, and keep their last status.
+    session = fakes.Session(slow(fake_clock, 1000, op_response(fakes, A)), op_response(fakes, B), op_response(fakes, C))
+    with pytest.raises(WaitTimeoutError) as info:
+        ops.wait_for_operations(make_client(session, timeout=30), wait_request(target(A), target(B), target(C), wait_timeout=20), False, Warnings())
+    assert session.sent == [op_get(A)]
+    assert fake_clock.elapsed == 20
+    assert info.value.message.startswith("Timed out after 20 seconds waiting for 3 operations to end")
+    assert [state["ended"] for state in info.value.result["operations"]] == [False, False, False]
+
+
+def test_wait_later_round_stops_when_the_deadline_passes(fakes, make_client, fake_clock):
+    session = fakes.Session(
+        op_response(fakes, A, "running"),
+        op_response(fakes, B, "running"),
+        op_response(fakes, C, "running"),
+        slow(fake_clock, 1000, op_response(fakes, A, "running")),
+    )
+    with pytest.raises(WaitTimeoutError) as info:
+        ops.wait_for_operations(
+            make_client(session, timeout=30), wait_request(target(A), target(B), target(C), wait_timeout=25, wait_sleep=10), False, Warnings()
+        )
+    # round 2 starts at 10 with 15 seconds left: A's GET takes them all, B and C keep their status from round 1
+    assert session.sent == [op_get(A), op_get(B), op_get(C), op_get(A)]
+    assert session.calls[-1].timeout == 15
+    assert fake_clock.elapsed == 25
+    assert [state.get("status") for state in info.value.result["operations"]] == ["running", "running", "running"]
+    assert B in info.value.message and C in info.value.message
 
 
 def test_wait_polls_the_given_locations(fakes, wait_for):

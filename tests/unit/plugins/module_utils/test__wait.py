@@ -74,9 +74,19 @@ SUBMISSIONS = [
     ({"submissionState": "Running"}, True),
     ({"submissionState": "inProgress"}, True),
     ({"submissionState": "in_progress"}, True),
+    # not terminal, so in progress: the same policy as the wait loops (review 1.4)
+    ({"submissionState": "notStarted"}, True),
+    ({"submissionState": "waitingForPublisherReview"}, True),
+    ({"submissionState": "some new word"}, True),
     ({"submissionState": "canceled"}, False),
+    ({"submissionState": "Cancelled"}, False),
     ({"submissionState": "completed"}, False),
+    ({"submissionState": "succeeded"}, False),
+    ({"submissionState": "failed"}, False),
+    ({"submissionState": ""}, False),
+    ({"submissionState": " - "}, False),
     ({"submissionState": None}, False),
+    ({"submissionState": 3}, False),
     ({}, False),
     ("running", False),
     (None, False),
@@ -85,6 +95,53 @@ SUBMISSIONS = [
 
 def test_is_running_submission():
     assert [(item, running) for item, running in SUBMISSIONS if w.is_running_submission(item) is not running] == []
+
+
+def test_in_progress_policy_is_the_wait_loops_policy_for_not_started_submissions():
+    # Review 1.4: "notStarted" was "nothing to cancel" for the cancel module but "still running" for every wait loop.
+    for state in ("notStarted", "waitingForPublisherReview", "pendingReview"):
+        assert w.classify(state) == w.RUNNING
+        assert w.is_in_progress(state)
+        assert w.is_running_submission({"submissionState": state})
+
+
+@given(st.text(max_size=30))
+def test_in_progress_is_non_empty_and_not_terminal(state):
+    expected = bool(w.normalise_state(state)) and w.classify(state) == w.RUNNING
+    assert w.is_in_progress(state) is expected
+    assert w.is_running_submission({"submissionState": state}) is expected
+
+
+CANCELLATION_STATES = [
+    (None, w.MAY_CANCEL),
+    ("", w.MAY_CANCEL),
+    ("  ", w.MAY_CANCEL),
+    ("canCancel", w.MAY_CANCEL),
+    ("CanCancel", w.MAY_CANCEL),
+    ("can_cancel", w.MAY_CANCEL),
+    ("can cancel", w.MAY_CANCEL),
+    ("cancelRequested", w.CANCEL_UNDER_WAY),
+    ("CancelRequested", w.CANCEL_UNDER_WAY),
+    ("cancel-requested", w.CANCEL_UNDER_WAY),
+    ("cancelling", w.CANCEL_UNDER_WAY),
+    ("canceling", w.CANCEL_UNDER_WAY),
+    ("Cancellation Requested", w.CANCEL_UNDER_WAY),
+    ("cancelInProgress", w.CANCEL_UNDER_WAY),
+    ("cancellation_in_progress", w.CANCEL_UNDER_WAY),
+    # anything else: the service does not allow a cancel now (review 1.5)
+    ("cannotCancel", w.CANCEL_REFUSED),
+    ("notCancellable", w.CANCEL_REFUSED),
+    ("canceled", w.CANCEL_REFUSED),
+    ("something new", w.CANCEL_REFUSED),
+    ("-", w.CANCEL_REFUSED),
+    (False, w.CANCEL_REFUSED),
+    (0, w.CANCEL_REFUSED),
+    ({"state": "canCancel"}, w.CANCEL_REFUSED),
+]
+
+
+def test_cancellation_verdict():
+    assert [(state, w.cancellation_verdict(state), verdict) for state, verdict in CANCELLATION_STATES if w.cancellation_verdict(state) != verdict] == []
 
 
 def test_single_operation():
@@ -224,10 +281,12 @@ class Script:
         self.items = list(items)
         self.calls = 0
         self.times = []
+        self.deadlines = []
 
-    def __call__(self):
+    def __call__(self, deadline):
         self.calls += 1
         self.times.append(self.clock.now)
+        self.deadlines.append(deadline)
         item = self.items.pop(0) if len(self.items) > 1 else self.items[0]
         if isinstance(item, tuple) and item[0] == "slow":
             self.clock.advance(item[1])
@@ -248,14 +307,33 @@ def poll(clock, fetch, timeout=100, interval=10, describe=never_called):
 def test_poll_stops_when_done_at_once(fake_clock):
     fetch = Script(fake_clock, "done")
     outcome = poll(fake_clock, fetch)
-    assert (outcome.value, outcome.polls, outcome.elapsed) == ("done", 1, 0)
+    assert (outcome.value, fetch.calls, outcome.elapsed) == ("done", 1, 0)
     assert not fake_clock.sleeps
+
+
+def test_poll_outcome_has_no_unused_poll_count(fake_clock):
+    # Review 2.4: WaitOutcome.polls was never read.
+    outcome = poll(fake_clock, Script(fake_clock, "done"))
+    assert not hasattr(outcome, "polls")
+
+
+def test_poll_passes_the_wait_deadline_to_every_fetch(fake_clock):
+    # Review 1.6 / security L9: each poll request is clipped to the time left, so fetch must know the deadline.
+    fetch = Script(fake_clock, "running", TransportError("reset"), "running", "done")
+    poll(fake_clock, fetch, timeout=100, interval=10)
+    assert fetch.deadlines == [fake_clock.start + 100] * 4
+
+
+def test_poll_runs_on_the_given_clock_only(fake_clock):
+    # No real clock hides behind a default: the caller (the client) provides both clock and sleep.
+    with pytest.raises(TypeError, match="clock"):
+        w.poll_until(Script(fake_clock, "done"), done, 10, 1, never_called)  # pylint: disable=missing-kwoa
 
 
 def test_poll_sleeps_interval_between_polls(fake_clock):
     fetch = Script(fake_clock, "running", "running", "done")
     outcome = poll(fake_clock, fetch, interval=7)
-    assert outcome.polls == 3
+    assert fetch.calls == 3
     assert fake_clock.sleeps == [7, 7]
     assert outcome.elapsed == 14
 
@@ -361,9 +439,8 @@ def test_poll_never_sleeps_past_deadline(fake_clock):
         poll(fake_clock, fetch, timeout=25, interval=10, describe=lambda *args: WaitTimeoutError("t"))
     assert fake_clock.sleeps == [10, 10, 5]
     assert fake_clock.elapsed == 25
-    # the last poll happens at the deadline
-    assert fetch.times[-1] == fake_clock.start + 25
-    assert fetch.calls == 4
+    # the last poll starts before the deadline: one at the deadline would have no time left
+    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20]
 
 
 def test_poll_retry_after_is_capped_by_deadline(fake_clock):
@@ -383,9 +460,9 @@ def test_poll_timeout_error_is_built_from_last_value_error_and_elapsed(fake_cloc
 
     fetch = Script(fake_clock, {"status": "running", "n": 1}, {"status": "running", "n": 2}, error)
     with pytest.raises(WaitTimeoutError) as info:
-        w.poll_until(fetch, lambda value: False, 20, 10, describe, clock=fake_clock, sleep=fake_clock.sleep)
+        w.poll_until(fetch, lambda value: False, 25, 10, describe, clock=fake_clock, sleep=fake_clock.sleep)
     assert info.value.result == {"extra": 1}
-    assert seen == [({"status": "running", "n": 2}, error, 20)]
+    assert seen == [({"status": "running", "n": 2}, error, 25)]
 
 
 def test_poll_timeout_after_success_has_no_error(fake_clock):
@@ -404,11 +481,19 @@ def test_poll_slow_fetch_counts_against_the_deadline(fake_clock):
     assert not fake_clock.sleeps
 
 
-def test_poll_done_on_last_poll_at_deadline_is_success(fake_clock):
-    fetch = Script(fake_clock, "running", "running", "running", "done")
+def test_poll_done_on_last_poll_before_deadline_is_success(fake_clock):
+    fetch = Script(fake_clock, "running", "running", "done")
     outcome = poll(fake_clock, fetch, timeout=30, interval=10)
     assert outcome.value == "done"
-    assert outcome.elapsed == 30
+    assert outcome.elapsed == 20
+
+
+def test_poll_starts_no_poll_once_the_deadline_is_reached(fake_clock):
+    fetch = Script(fake_clock, "running", "running", "running", "done")
+    with pytest.raises(WaitTimeoutError):
+        poll(fake_clock, fetch, timeout=30, interval=10, describe=lambda *args: WaitTimeoutError("t"))
+    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20]
+    assert fake_clock.elapsed == 30
 
 
 @given(
@@ -421,7 +506,8 @@ def test_poll_uses_the_whole_timeout_and_never_more(timeout, interval, retry_aft
     clock.now, clock.sleeps = 0.0, []
     items = [ApiError("GET", "/x", 429, retry_after=value) if value is not None else "running" for value in retry_afters]
 
-    def fetch():
+    def fetch(deadline):
+        assert clock.now < deadline == timeout
         item = items[len(clock.sleeps) % len(items)]
         if isinstance(item, Exception):
             raise item

@@ -40,8 +40,12 @@ def warning_texts(result):
 
 
 @pytest.fixture
-def run_module(monkeypatch, capsys, fakes, fast_wait):
-    """run_module(main, args, *script) -> namespace(result, rc, session, built, output, warnings, clock)."""
+def run_module(monkeypatch, capsys, fakes, fake_clock):
+    """run_module(main, args, *script) -> namespace(result, rc, session, built, output, warnings, clock).
+
+    The client runs on ``fake_clock`` (sleeps, request deadlines and waits alike): the modules take
+    their time source from the client, so nothing else needs patching.
+    """
     # warnings are process-global in ansible-core; each run starts with none
     if hasattr(ansible_warnings, "_global_warnings"):
         monkeypatch.setattr(ansible_warnings, "_global_warnings", type(ansible_warnings._global_warnings)())  # pylint: disable=protected-access
@@ -55,8 +59,9 @@ def run_module(monkeypatch, capsys, fakes, fast_wait):
             return session
 
         class Client(_http.CloudPartnerClient):
-            def __init__(self, options, tokens, session_):
-                super().__init__(options, tokens, session_, sleep=fast_wait.sleep, jitter=lambda: 0.5)
+            def __init__(self, *client_args, **client_kwargs):
+                client_kwargs.update(sleep=fake_clock.sleep, jitter=lambda: 0.5, clock=fake_clock)
+                super().__init__(*client_args, **client_kwargs)
 
         monkeypatch.setattr(_module, "build_session", build_session)
         monkeypatch.setattr(_module, "CloudPartnerClient", Client)
@@ -77,7 +82,7 @@ def run_module(monkeypatch, capsys, fakes, fast_wait):
             built=built,
             output=output,
             warnings=warning_texts(result),
-            clock=fast_wait,
+            clock=fake_clock,
         )
 
     return runner

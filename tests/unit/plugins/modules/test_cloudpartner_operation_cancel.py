@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+import requests
+
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _http
 from ansible_collections.azure_marketplace.cloudpartner.plugins.modules import cloudpartner_operation_cancel as module
 
@@ -166,6 +168,53 @@ def test_other_terminal_state_warns(fakes, run_module):
     assert any("instead of being cancelled" in warning for warning in run.warnings)
 
 
+def test_already_cancelling_is_ok_and_waits_with_wait(fakes, run_module):
+    run = run_module(
+        module.main,
+        args(wait=True, wait_sleep=3),
+        running(fakes),
+        fakes.response(200, operation(crs="cancellationInProgress")),
+        fakes.response(200, operation(status="canceled", crs="cancellationInProgress")),
+    )
+    assert run.rc == 0
+    assert run.result["changed"] is False
+    assert "already under way" in run.result["msg"]
+    assert "POST" not in run.session.methods
+
+
+def test_refused_cancellation_state_fails_unchanged(fakes, run_module):
+    # Review 1.5 / ranked 6: cannotCancel was reported ok and, with wait, waited for the publish to end.
+    run = run_module(module.main, args(wait=True), running(fakes), fakes.response(200, operation(crs="cannotCancel")))
+    assert run.rc == 1
+    assert run.result["failed"] is True
+    assert run.result["changed"] is False
+    assert "does not allow cancelling" in run.result["msg"] and "cannotCancel" in run.result["msg"]
+    assert run.result["operation_id"] == OP
+    assert run.result["operation"]["cancellationRequestState"] == "cannotCancel"
+    assert "status_code" not in run.result
+    assert run.session.methods == ["GET", "GET"]
+    assert run.clock.elapsed == 0
+
+
+def test_lost_answer_is_reported_changed_not_failed(fakes, run_module):
+    # Review 1.3 / ranked 6: the answer to the POST is lost, the operation shows the cancel: the task succeeds, POST not repeated.
+    run = run_module(
+        module.main,
+        args(),
+        running(fakes),
+        fakes.response(200, operation()),
+        requests.exceptions.ConnectionError("Connection reset by peer"),
+        fakes.response(200, operation(crs="cancelRequested")),
+        fakes.response(200),
+    )
+    assert run.rc == 0
+    assert run.result["changed"] is True
+    assert "failed" not in run.result
+    assert "status_code" not in run.result
+    assert "answer was lost" in run.result["msg"]
+    assert run.session.methods == ["GET", "GET", "POST", "GET"]
+
+
 # ---------------------------------------------------------------- bad input fails before any request
 
 
@@ -314,14 +363,15 @@ def test_client_credentials_from_awx_env(fakes, run_module, fake_msal, monkeypat
 
 def test_client_credentials_token_is_cached_between_runs(fakes, run_module, fake_msal, monkeypatch, tmp_path):
     awx_env(monkeypatch)
-    monkeypatch.setenv("CLOUDPARTNER_TOKEN_CACHE_PATH", str(tmp_path / "tc" / "tokens.json"))
+    (tmp_path / "tc").mkdir()
+    monkeypatch.setenv("CLOUDPARTNER_TOKEN_CACHE_DIR", str(tmp_path / "tc"))
     fake_msal.results = [{"access_token": MSAL_TOKEN, "expires_in": 3599}]
     first = run_module(module.main, {"publisher_id": PUB, "offer_id": OFFER}, fakes.response(200, []))
     second = run_module(module.main, {"publisher_id": PUB, "offer_id": OFFER}, fakes.response(200, []))
     assert first.rc == second.rc == 0
     assert fake_msal.token_requests == 1
     assert second.session.calls[0].headers["Authorization"] == f"Bearer {MSAL_TOKEN}"
-    assert (tmp_path / "tc" / "tokens.json").exists()
+    assert (tmp_path / "tc" / "azure_marketplace.cloudpartner" / "tokens.json").exists()
     assert_no_secrets(second)
 
 

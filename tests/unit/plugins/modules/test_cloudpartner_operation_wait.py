@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.modules import cloudpartner_operation_wait as module
 
@@ -131,15 +132,15 @@ def test_one_operation_not_found_fails_the_task_after_the_others(fakes, run_modu
 def test_timeout_fails_with_what_is_known(fakes, run_module):
     run = run_module(
         module.main,
-        args(target(A), target(B), wait_timeout=10, wait_sleep=10),
+        args(target(A), target(B), wait_timeout=15, wait_sleep=10),
         answer(fakes, A),
         answer(fakes, B, "running"),
         fakes.api_error(503),
     )
     assert run.rc == 1
     assert run.result["changed"] is False
-    assert run.result["msg"] == f"Timed out after 10 seconds waiting for 1 operation to end; last status: {B} (running)."
-    assert run.result["elapsed"] == 10
+    assert run.result["msg"] == f"Timed out after 15 seconds waiting for 1 operation to end; last status: {B} (running)."
+    assert run.result["elapsed"] == 15
     first, second = run.result["operations"]
     assert first["ended"] is True
     assert second["ended"] is False and second["status"] == "running" and "HTTP 503" in second["last_error"]
@@ -152,3 +153,29 @@ def test_end_other_than_cancelled_warns_but_succeeds(fakes, run_module):
     assert run.result["msg"] == "All 2 operations ended: 1 cancelled, 1 succeeded."
     assert len(run.warnings) == 1
     assert OPS[A] in run.warnings[0] and "'completed'" in run.warnings[0] and "not cancelled" in run.warnings[0]
+
+
+def slow(clock, seconds, item):
+    """A server that answers after ``seconds``: a request given less time than that times out, as requests would."""
+
+    def respond(call):
+        if call.timeout <= seconds:
+            clock.advance(call.timeout)
+            raise requests.exceptions.ReadTimeout("Read timed out.")
+        clock.advance(seconds)
+        return item
+
+    return respond
+
+
+def test_wait_timeout_is_a_hard_limit_with_a_slow_service(fakes, run_module, fake_clock):
+    # Security section 6 / L9: N operations x timeout used to be added to wait_timeout in one round.
+    operations = [{"offer_id": f"offer-{index}", "operation_id": f"{index:08d}-1111-4222-8333-444455556666"} for index in range(6)]
+    script = [slow(fake_clock, 25, fakes.response(200, {"status": "running"})) for _request in range(20)]
+    run = run_module(module.main, dict(args(), operations=operations, wait_timeout=60, wait_sleep=10, timeout=30), *script)
+    assert run.rc == 1
+    assert "Timed out after 60 seconds" in run.result["msg"]
+    assert run.clock.elapsed == 60
+    assert run.result["elapsed"] == 60
+    # the first round reaches only three operations: 25 + 25 + the 10 seconds left
+    assert [call.timeout for call in run.session.calls] == [30, 30, 10]
