@@ -25,7 +25,7 @@ options:
     type: str
   status:
     description:
-      - Keep only the submissions in this state, for example V(running). Case and spaces are ignored.
+      - Keep only the submissions in this state, for example V(running). Case, spaces, V(-) and V(_) are ignored.
       - The value is also sent to the service as the C(status) filter.
     type: str
 extends_documentation_fragment:

@@ -36,7 +36,10 @@ options:
         required: true
       operation_id:
         description:
-          - ID of the operation (a GUID), for example RV(azure_marketplace.cloudpartner.cloudpartner_operation_cancel#module:operation_id).
+          - ID of the operation as the service gives it, for example
+            RV(azure_marketplace.cloudpartner.cloudpartner_operation_cancel#module:operation_id).
+          - It is not required to be a GUID, but it becomes a segment of the request path, so it may only contain
+            letters, digits, V(-), V(_) and V(.) (and not only dots).
         type: str
         required: true
       location:
@@ -49,6 +52,9 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for all operations to end. Must be greater than 0.
+      - This is a hard limit for the whole task, however many operations there are and however slowly the service
+        answers. Every request is given at most the time left, and a round of polls stops when the time is up
+        (the operations it did not reach keep their last known status).
     type: int
     default: 900
   wait_sleep:
@@ -90,9 +96,10 @@ EXAMPLES = r"""
     operations: "{{ accepted }}"
     wait_timeout: 900
   vars:
+    # changed without status_code: the cancel's answer was lost, but the operation showed the cancellation
     accepted: >-
       {%- set ns = namespace(targets=[]) -%}
-      {%- for result in cancels.results if result.status_code | default(0) == 202 -%}
+      {%- for result in cancels.results if result.changed | default(false) and result.status_code | default(202) == 202 -%}
       {%-   set ns.targets = ns.targets + [{'offer_id': result.item, 'operation_id': result.operation_id}] -%}
       {%- endfor -%}
       {{ ns.targets }}
@@ -124,7 +131,7 @@ operations:
       type: str
       returned: always
     operation_id:
-      description: The operation GUID.
+      description: The operation ID, as given.
       type: str
       returned: always
     ended:
@@ -150,7 +157,7 @@ operations:
     last_error:
       description: The transient error of the last poll, while the operation had not ended.
       type: str
-      returned: when the last poll of a pending operation failed
+      returned: when the last poll of a pending operation failed (also when it was cut short by the deadline)
 elapsed:
   description: Seconds spent waiting.
   returned: always
