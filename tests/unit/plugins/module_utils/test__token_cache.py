@@ -518,6 +518,24 @@ def test_L7_file_larger_than_64_kib_is_ignored(cache, home):
     assert cache.get(KEY) is None
 
 
+def test_L7_file_that_grows_after_the_check_is_read_only_up_to_the_limit(cache, home, monkeypatch):
+    # fstat said "small enough", then the file grew: the read itself stops after 64 KiB + 1 byte.
+    valid = document()
+    plant(home, valid + " " * (4 * tc.MAX_FILE_BYTES))
+    monkeypatch.setattr(tc, "_file_is_private", lambda info: True)
+    lengths = []
+    original = tc._read_at_most
+
+    def spy(descriptor, limit):
+        data = original(descriptor, limit)
+        lengths.append(len(data))
+        return data
+
+    monkeypatch.setattr(tc, "_read_at_most", spy)
+    assert cache.get(KEY) is None
+    assert lengths == [tc.MAX_FILE_BYTES + 1]
+
+
 @pytest.mark.parametrize("expires_in", [10**9, 10**400, "1e9", 86400.5])
 def test_L7_lifetime_is_clamped_to_24_hours(cache, home, clock, expires_in):
     cache.put(KEY, TOKEN, expires_in)
