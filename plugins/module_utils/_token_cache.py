@@ -248,13 +248,14 @@ def _file_is_private(info: os.stat_result) -> bool:
 class TokenCache:
     """Tokens kept in ``<cache_home>/azure_marketplace.cloudpartner/tokens.json``; see the module docstring.
 
+    ``cache_home`` None (no home found) means no cache, silently; a relative one means no cache with a warning.
     ``warn`` receives at most one message per instance, when the cache cannot be used for a reason the user can fix.
     ``sleep`` and ``monotonic`` exist for tests of the lock.
     """
 
     def __init__(
         self,
-        cache_home: str,
+        cache_home: str | None,
         clock: t.Callable[[], float] = time.time,
         warn: t.Callable[[str], None] | None = None,
         *,
@@ -345,6 +346,8 @@ class TokenCache:
         if not _SUPPORTED:
             return None
         if self.directory is None:
+            if self.cache_home is None:
+                return None  # no absolute home could be found: nothing is kept, as documented
             self._notify(
                 f"The token cache is not used: its cache home {self.cache_home!r} is not an absolute path. "
                 "Set token_cache_dir (CLOUDPARTNER_TOKEN_CACHE_DIR) to an absolute path, or token_cache to false."

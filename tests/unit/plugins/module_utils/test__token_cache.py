@@ -279,6 +279,16 @@ def test_L6_relative_cache_home_keeps_nothing(tmp_path, monkeypatch, clock, warn
     assert len(warnings) == 1 and "not an absolute path" in warnings[0] and "token_cache_dir" in warnings[0]
 
 
+def test_L6_no_cache_home_at_all_keeps_nothing_silently(tmp_path, monkeypatch, clock, warnings):
+    monkeypatch.chdir(tmp_path)
+    cache = make_cache(None, clock, warnings)
+    cache.put(KEY, TOKEN, 3600)
+    with cache.locked() as obtained:
+        assert obtained is False
+    assert cache.get(KEY) is None
+    assert not os.listdir(tmp_path) and not warnings
+
+
 def test_L6_missing_cache_home_components_are_created_private(tmp_path, clock):
     before = mode_of(tmp_path)
     home = tmp_path / "a" / "b"
