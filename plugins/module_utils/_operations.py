@@ -132,6 +132,11 @@ def _loss(error: CloudPartnerError) -> str:
     return f"HTTP {error.status}" if isinstance(error, ApiError) else error.message.rstrip(".")
 
 
+def _note_attempts(error: CloudPartnerError, sent: int) -> None:
+    # Say what was tried: the last error alone does not tell that earlier requests went out.
+    error.message += f" {sent} cancel request{'s were' if sent > 1 else ' was'} sent; the operation read afterwards did not show a cancellation."
+
+
 @dataclasses.dataclass(frozen=True)
 class _LostAnswer:
     """The cancel's answer was lost, and the operation read afterwards shows that the cancel arrived."""
@@ -246,6 +251,7 @@ class _Canceller:
                 if operation is not None:
                     return _LostAnswer(operation, error)
                 if not lost or attempt >= self.client.options.retries:
+                    _note_attempts(error, attempt + 1)
                     raise
             attempt += 1
 

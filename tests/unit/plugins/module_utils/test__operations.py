@@ -826,6 +826,8 @@ def test_lost_answers_repeat_the_post_at_most_retries_times(fakes, make_client, 
     assert info.value.status == 503
     assert info.value.result.get("changed") is not True
     assert info.value.result["operation_id"] == OP
+    sent = f"{retries + 1} cancel requests were sent" if retries else "1 cancel request was sent"
+    assert f"{sent}; the operation read afterwards did not show a cancellation." in info.value.message
 
 
 def test_lost_answer_honours_retry_after(fakes, run, fake_clock):
@@ -873,6 +875,7 @@ def test_4xx_to_a_repeated_post_fails_when_the_cancel_does_not_show(fakes, run):
     assert info.value.status == 409
     assert info.value.result["status_code"] == 409
     assert info.value.result.get("changed") is not True
+    assert "2 cancel requests were sent" in info.value.message
 
 
 def test_4xx_to_a_repeated_post_rereads_only_once(fakes, make_client):
@@ -920,6 +923,7 @@ def test_unreadable_operation_after_a_lost_answer_counts_as_not_received(fakes, 
         ops.cancel_offer_operation(make_client(session, retries=0), request(), False, Warnings())
     # the POST's own error is reported, not the read's
     assert info.value.status == 503
+    assert "NotFound" not in info.value.message
     assert session.sent == [LIST, GET_OP, POST, GET_OP]
 
 
