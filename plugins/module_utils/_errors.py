@@ -21,7 +21,7 @@ _HINTS = {
     403: "Make sure the service principal was added to the publisher account (Partner Center account settings, "
     "Azure AD applications, using the local object id of its enterprise application) and that publisher_id is right.",
     404: "The publisher or the offer was not found: check publisher_id and offer_id.",
-    429: "The service is throttling requests; it kept doing so through every retry.",
+    429: "The service is throttling requests; try again later or with a larger retries.",
 }
 
 
@@ -87,7 +87,7 @@ class ApiError(CloudPartnerError):
             detail = f" ({code or 'no error code'}: {api_message or 'no error message'})"
         hint = _HINTS.get(status)
         if hint is None and status >= 500:
-            hint = "The service failed or is unavailable; it kept doing so through every retry."
+            hint = "The service failed or is unavailable; try again later or with a larger retries."
         parts = [f"{method} {path} failed with HTTP {status}{detail}."]
         if note:
             parts.append(note)
