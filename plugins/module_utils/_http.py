@@ -125,10 +125,14 @@ def build_session(verify: t.Union[bool, str], timeout: float) -> "requests.Sessi
             kwargs.update(timeout=seconds, allow_redirects=False, stream=True)
             send = super().request
             self.last_answer = (None, None)
-            return _bounded(lambda: send(method, url, *args, **kwargs), lambda response: self._complete(response, url), seconds, method, url)
+            # An abandoned (timed-out) request must not overwrite what a later one recorded.
+            self.requests_started += 1
+            current = self.requests_started
+            return _bounded(lambda: send(method, url, *args, **kwargs), lambda response: self._complete(response, url, current), seconds, method, url)
 
-        def _complete(self, response: t.Any, url: str) -> t.Any:
-            self.last_answer = (response.status_code, parse_retry_after(response.headers.get("Retry-After")))
+        def _complete(self, response: t.Any, url: str, current: int) -> t.Any:
+            if current == self.requests_started:
+                self.last_answer = (response.status_code, parse_retry_after(response.headers.get("Retry-After")))
             try:
                 if response.status_code in REDIRECT_STATUSES:
                     target = response.headers.get("Location") or ""
@@ -148,6 +152,7 @@ def build_session(verify: t.Union[bool, str], timeout: float) -> "requests.Sessi
 
     session = _Session()
     session.last_answer = (None, None)
+    session.requests_started = 0
     session.headers["User-Agent"] = USER_AGENT
     session.auth = _NoNetrc()
     return session

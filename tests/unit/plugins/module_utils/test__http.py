@@ -730,6 +730,8 @@ class _LoopbackServer:
                 path = urlsplit(self.path).path
                 if path == "/redirect":
                     self._answer(307, b"", {"Location": f"http://127.0.0.1:{outer.port}/stolen"})
+                elif path == "/throttled":
+                    self._answer(429, b'{"error": "temporarily_unavailable"}', {"Retry-After": "3"})
                 elif path == "/trickle":
                     self.send_response(200)
                     self.send_header("Content-Length", "200")
@@ -933,3 +935,16 @@ def test_no_retry_sleeps_past_the_deadline(fakes, make_client, fake_clock):
 def test_huge_retry_after_is_finite():
     # maintainer review 1.7: "retry after inf seconds"
     assert _http.parse_retry_after("9" * 5000) == 365 * 86400.0
+
+
+def test_session_records_status_and_retry_after_for_msal_callers(loopback):
+    # MSAL returns only the JSON of a token answer; the token source reads the status and Retry-After here
+    server = loopback()
+    session = _http.build_session(True, 5)
+    assert _http.last_answer(session) == (None, None)
+    answer = session.post(f"{server.url}/throttled", data={"grant_type": "client_credentials"})
+    assert answer.status_code == 429
+    assert _http.last_answer(session) == (429, 3.0)
+    session.get(f"{server.url}/ok")
+    assert _http.last_answer(session) == (200, None)
+    assert _http.last_answer(object()) == (None, None)
