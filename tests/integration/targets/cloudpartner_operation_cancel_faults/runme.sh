@@ -115,9 +115,18 @@ mode_of() {
     stat -c %a "$1"
 }
 
+# expect_equal CASE WHAT ACTUAL EXPECTED
 expect_equal() {
-    if [[ "$2" != "$3" ]]; then
-        echo "case ${CURRENT_CASE:-?}: $1 is '$2', expected '$3'" >&2
+    if [[ "$3" != "$4" ]]; then
+        echo "case $1: $2 is '$3', expected '$4'" >&2
+        return 1
+    fi
+}
+
+# selected NAME: whether FAULT_CASES (a debugging aid) lets the case run; for cases with steps around run_case
+selected() {
+    if [[ -n "${FAULT_CASES:-}" && ",${FAULT_CASES}," != *",$1,"* ]]; then
+        echo "case $1: skipped (FAULT_CASES=${FAULT_CASES})"
         return 1
     fi
 }
@@ -130,9 +139,8 @@ if unshare -m true >/dev/null 2>&1; then
 fi
 
 TIMES=()
-CURRENT_CASE=""
 
-# run_case NAME PLAYBOOK [options] [-- PLAYBOOK ARGS]
+# run_case NAME PLAYBOOK [options] [-- PLAYBOOK ARGS]     (PLAYBOOK: a file in playbooks/, or an absolute path)
 #   --access-token S     CLOUDPARTNER_ACCESS_TOKEN = a token issued just before the run, valid S seconds, and no
 #                        client credentials; otherwise CLOUDPARTNER_TENANT_ID / _CLIENT_ID / _CLIENT_SECRET
 #   --token-shape SHAPE  with --access-token: "newline" appends a newline, "space" puts a space in the middle;
@@ -153,11 +161,7 @@ CURRENT_CASE=""
 run_case() {
     local name=$1 playbook=$2
     shift 2
-    if [[ -n "${FAULT_CASES:-}" && ",${FAULT_CASES}," != *",${name},"* ]]; then
-        echo "case ${name}: skipped (FAULT_CASES=${FAULT_CASES})"
-        return 0
-    fi
-    CURRENT_CASE=$name
+    selected "$name" || return 0
     local access_token="" token_shape="" no_cache="" forks="" api_url=$EMU_API_URL cache_dir="$OUT/token-cache-$name"
     local no_cache_dir="" passwd="" cwd=$HERE guard=600 extra_env=() playbook_args=() user_name
     user_name=$(id -un)
@@ -186,15 +190,19 @@ run_case() {
         check_args+=(--result "$result")
     fi
     if [[ -n "$passwd" ]]; then
-        # /etc/passwd without this uid's line, or with its home replaced, bind-mounted for this run only
-        local fake_passwd="$OUT/passwd-$name" uid
+        # /etc/passwd without this uid's line, or with its home replaced, bind-mounted for this run only; and an
+        # nsswitch.conf that reads passwd from that file alone (nss-systemd would make up an entry for root)
+        local fake_passwd="$OUT/passwd-$name" fake_nsswitch="$OUT/passwd-$name-nsswitch.conf" uid
         uid=$(id -u)
         if [[ "$passwd" == none ]]; then
             awk -F: -v uid="$uid" '$3 != uid' /etc/passwd >"$fake_passwd"
         else
             awk -F: -v OFS=: -v uid="$uid" -v home="${passwd#home=}" '$3 == uid {$6 = home} {print}' /etc/passwd >"$fake_passwd"
         fi
-        isolate=(unshare -m -- sh -c 'mount --bind "$0" /etc/passwd && exec "$@"' "$fake_passwd")
+        { grep -v '^passwd:' /etc/nsswitch.conf 2>/dev/null || true; echo 'passwd: files'; } >"$fake_nsswitch"
+        # shellcheck disable=SC2016
+        isolate=(unshare -m -- sh -c 'mount --bind "$0" /etc/passwd && mount --bind "$1" /etc/nsswitch.conf && shift &&
+            echo "passwd entry of uid $(id -u): $(getent passwd "$(id -u)" || echo none)" && exec "$@"' "$fake_passwd" "$fake_nsswitch")
     fi
     [[ -n "$no_cache_dir" ]] || mkdir -p "$cache_dir"
     local given_token=""
@@ -242,11 +250,14 @@ run_case() {
         else
             echo "case ${name}: credentials in the environment: CLOUDPARTNER_TENANT_ID CLOUDPARTNER_CLIENT_ID CLOUDPARTNER_CLIENT_SECRET"
         fi
-        echo "case ${name}: api_url ${api_url}; other variables: ${extra_env[*]:-none}; cache home ${no_cache_dir:+(default) }${no_cache_dir:-$cache_dir}"
+        local cache_note=$cache_dir
+        [[ -z "$no_cache_dir" ]] || cache_note="the default (no CLOUDPARTNER_TOKEN_CACHE_DIR, HOME, XDG_CACHE_HOME)"
+        echo "case ${name}: api_url ${api_url}; other variables: ${extra_env[*]:-none}; cache home: ${cache_note}; cwd ${cwd}"
         # fewer ssh-style steps per task on the local connection: the cases stay short
         export ANSIBLE_PIPELINING=True
         cd "$cwd"
-        exec "${isolate[@]}" timeout "$guard" ansible-playbook -vvv -i "$inventory" "$HERE/playbooks/$playbook" \
+        [[ "$playbook" == /* ]] || playbook="$HERE/playbooks/$playbook"
+        exec "${isolate[@]}" timeout "$guard" ansible-playbook -vvv -i "$inventory" "$playbook" \
             -e "publisher_id=${EMU_PUBLISHER_ID} ca_path=${EMU_CA_PATH}" "${playbook_args[@]}"
     ) >"$log" 2>&1 || rc=$?
     TIMES+=("$name $((SECONDS - started))s")
@@ -425,55 +436,70 @@ offer flt-token-space '{"state": "running", "cancel": {"status": 200}}'
 run_case access_token_space access_token_space.yml --access-token 3600 --token-shape space
 
 # --- 1.1 / L5 / L6 / L10: the token cache on disk -------------------------------------------------------------------------
-offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
 STICKY="$OUT/cache-sticky"
-mkdir -p "$STICKY"
-chmod 1777 "$STICKY"
-run_case cache_sticky cancel_one.yml --cache-dir "$STICKY" -- -e offer_id=flt-cache
-expect_equal "the mode of the sticky cache home" "$(mode_of "$STICKY")" 1777
-expect_equal "the mode of the private directory" "$(mode_of "$STICKY/$CACHE_SUBDIR")" 700
-expect_equal "the mode of tokens.json" "$(mode_of "$STICKY/$CACHE_SUBDIR/tokens.json")" 600
-test ! -L "$STICKY/$CACHE_SUBDIR"
-
-offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
-LINKED_HOME="$OUT/cache-symlink-home" LINK_TARGET="$OUT/cache-symlink-target"
-mkdir -p "$LINKED_HOME" "$LINK_TARGET"
-chmod 755 "$LINK_TARGET"
-ln -s "$LINK_TARGET" "$LINKED_HOME/$CACHE_SUBDIR"
-run_case cache_symlink cancel_one.yml --cache-dir "$LINKED_HOME" -- -e offer_id=flt-cache -e cache_warnings=1
-expect_equal "the mode of the symlink's target" "$(mode_of "$LINK_TARGET")" 755
-expect_equal "the files in the symlink's target" "$(ls -A "$LINK_TARGET")" ""
-test -L "$LINKED_HOME/$CACHE_SUBDIR"
-
-offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
-FIFO_HOME="$OUT/cache-fifo-home"
-mkdir -p "$FIFO_HOME"
-mkdir -m 700 "$FIFO_HOME/$CACHE_SUBDIR"
-mkfifo -m 600 "$FIFO_HOME/$CACHE_SUBDIR/tokens.json"
-run_case cache_fifo cancel_one.yml --cache-dir "$FIFO_HOME" --guard 60 -- -e offer_id=flt-cache -e cache_warnings=any
-
-NO_HOME_CWD="$OUT/cwd-no-home"
-mkdir -p "$NO_HOME_CWD"
-if [[ -n "$CAN_ISOLATE" ]]; then
+if selected cache_sticky; then
     offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
-    run_case cache_no_home cancel_one.yml --no-cache-dir --passwd none --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
-    expect_equal "the working directory's content" "$(ls -A "$NO_HOME_CWD")" ""
-
-    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
-    PASSWD_HOME="$OUT/passwd-home"
-    mkdir -p "$PASSWD_HOME"
-    run_case cache_passwd_home cancel_one.yml --no-cache-dir --passwd "home=$PASSWD_HOME" --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
-    expect_equal "the working directory's content" "$(ls -A "$NO_HOME_CWD")" ""
-    expect_equal "the mode of the private directory" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR")" 700
-    expect_equal "the mode of tokens.json" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR/tokens.json")" 600
-else
-    echo "cases cache_no_home, cache_passwd_home: SKIPPED (they need a private mount namespace: run as root)" >&2
+    mkdir -p "$STICKY"
+    chmod 1777 "$STICKY"
+    run_case cache_sticky cancel_one.yml --cache-dir "$STICKY" -- -e offer_id=flt-cache
+    expect_equal cache_sticky "the mode of the sticky cache home" "$(mode_of "$STICKY")" 1777
+    expect_equal cache_sticky "the mode of the private directory" "$(mode_of "$STICKY/$CACHE_SUBDIR")" 700
+    expect_equal cache_sticky "the mode of tokens.json" "$(mode_of "$STICKY/$CACHE_SUBDIR/tokens.json")" 600
+    [[ ! -L "$STICKY/$CACHE_SUBDIR" ]] || { echo "case cache_sticky: the private directory is a symlink" >&2; exit 1; }
 fi
 
-offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+LINKED_HOME="$OUT/cache-symlink-home" LINK_TARGET="$OUT/cache-symlink-target"
+if selected cache_symlink; then
+    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+    mkdir -p "$LINKED_HOME" "$LINK_TARGET"
+    chmod 755 "$LINK_TARGET"
+    ln -s "$LINK_TARGET" "$LINKED_HOME/$CACHE_SUBDIR"
+    run_case cache_symlink cancel_one.yml --cache-dir "$LINKED_HOME" -- -e offer_id=flt-cache -e cache_warnings=1
+    expect_equal cache_symlink "the mode of the symlink's target" "$(mode_of "$LINK_TARGET")" 755
+    expect_equal cache_symlink "the files in the symlink's target" "$(ls -A "$LINK_TARGET")" ""
+    [[ -L "$LINKED_HOME/$CACHE_SUBDIR" ]] || { echo "case cache_symlink: the symlink was replaced" >&2; exit 1; }
+fi
+
+FIFO_HOME="$OUT/cache-fifo-home"
+if selected cache_fifo; then
+    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+    mkdir -p "$FIFO_HOME"
+    mkdir -m 700 "$FIFO_HOME/$CACHE_SUBDIR"
+    mkfifo -m 600 "$FIFO_HOME/$CACHE_SUBDIR/tokens.json"
+    run_case cache_fifo cancel_one.yml --cache-dir "$FIFO_HOME" --guard 60 -- -e offer_id=flt-cache -e cache_warnings=any
+fi
+
+# The module runs in the playbook's directory: the playbook is copied into the scratch working directory, so that
+# a relative cache path ("./~/.cache/...", the old behaviour) would show up there.
+NO_HOME_CWD="$OUT/cwd-no-home" PASSWD_HOME="$OUT/passwd-home"
+if [[ -z "$CAN_ISOLATE" ]]; then
+    echo "cases cache_no_home, cache_passwd_home: SKIPPED (they need a private mount namespace: run as root)" >&2
+else
+    if selected cache_no_home; then
+        offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+        mkdir -p "$NO_HOME_CWD"
+        cp "$HERE/playbooks/cancel_one.yml" "$NO_HOME_CWD/"
+        run_case cache_no_home "$NO_HOME_CWD/cancel_one.yml" --no-cache-dir --passwd none --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
+        expect_equal cache_no_home "the working directory's content" "$(ls -A "$NO_HOME_CWD")" cancel_one.yml
+        [[ ! -e "$HERE/playbooks/~" ]] || { echo "case cache_no_home: a ~ directory appeared in playbooks/" >&2; exit 1; }
+    fi
+    if selected cache_passwd_home; then
+        offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+        mkdir -p "$NO_HOME_CWD" "$PASSWD_HOME"
+        cp "$HERE/playbooks/cancel_one.yml" "$NO_HOME_CWD/"
+        run_case cache_passwd_home "$NO_HOME_CWD/cancel_one.yml" --no-cache-dir --passwd "home=$PASSWD_HOME" --cwd "$NO_HOME_CWD" -- -e offer_id=flt-cache
+        expect_equal cache_passwd_home "the working directory's content" "$(ls -A "$NO_HOME_CWD")" cancel_one.yml
+        expect_equal cache_passwd_home "the mode of the private directory" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR")" 700
+        expect_equal cache_passwd_home "the mode of tokens.json" "$(mode_of "$PASSWD_HOME/.cache/$CACHE_SUBDIR/tokens.json")" 600
+    fi
+fi
+
 NOVALIDATE_HOME="$OUT/cache-novalidate"
-run_case cache_novalidate cancel_one.yml --cache-dir "$NOVALIDATE_HOME" --env CLOUDPARTNER_VALIDATE_CERTS=false -- -e offer_id=flt-cache -e ca_path=
-test ! -e "$NOVALIDATE_HOME/$CACHE_SUBDIR/tokens.json"
+if selected cache_novalidate; then
+    offer flt-cache '{"state": "running", "cancel": {"status": 200}}'
+    run_case cache_novalidate cancel_one.yml --cache-dir "$NOVALIDATE_HOME" --env CLOUDPARTNER_VALIDATE_CERTS=false -- -e offer_id=flt-cache -e ca_path=
+    [[ ! -e "$NOVALIDATE_HOME/$CACHE_SUBDIR/tokens.json" ]] || { echo "case cache_novalidate: a token was cached" >&2; exit 1; }
+fi
 
 # last, every log against every token the emulator issued during the whole target
 ctl check-leaks --store "$TOKEN_STORE" "$OUT"/*.log
