@@ -63,6 +63,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "token_redirect": None,
     "discovery_redirect": None,
     "reject_tokens": 0,
+    "token_max_uses": 0,
 }
 REDIRECT_DEFAULTS: dict[str, Any] = {"status": 307, "to": "foreign"}
 REDIRECT_TARGETS = ("foreign", "api_http")
@@ -370,6 +371,7 @@ def normalize_settings(current: dict[str, Any], value: Any) -> dict[str, Any]:
             check_choice(f"{key}.to", redirect["to"], REDIRECT_TARGETS)
             settings[key] = redirect
     check_number("reject_tokens", settings["reject_tokens"], integer=True)
+    check_number("token_max_uses", settings["token_max_uses"], integer=True)
     return settings
 
 
@@ -717,6 +719,11 @@ class Offer:
 class Token:
     expires_at: float  # time.monotonic()
     expires_utc: datetime.datetime
+    max_uses: int = 0  # > 0: the token expires after that many accepted API requests (counts, not seconds)
+    uses: int = 0
+
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at or 0 < self.max_uses <= self.uses
 
 
 @dataclass
@@ -820,9 +827,9 @@ class Emulator:
 
     # ---- tokens
 
-    def issue_token(self, lifetime: int) -> str:
+    def issue_token(self, lifetime: int, max_uses: int = 0) -> str:
         token = make_access_token(self.identity, lifetime)
-        self.tokens[token] = Token(time.monotonic() + lifetime, utc_now() + datetime.timedelta(seconds=lifetime))
+        self.tokens[token] = Token(time.monotonic() + lifetime, utc_now() + datetime.timedelta(seconds=lifetime), max_uses)
         return token
 
     def classify_auth(self, header: str | None) -> tuple[str, Token | None]:
@@ -833,7 +840,7 @@ class Emulator:
         token = self.tokens.get(value.strip()) if scheme.lower() == "bearer" else None
         if token is None:
             return "invalid", None
-        if time.monotonic() >= token.expires_at:
+        if token.expired(time.monotonic()):
             return "expired", token
         return "valid", token
 
@@ -843,7 +850,8 @@ class Emulator:
         elif auth == "expired" and token is not None:
             stamp = "%m/%d/%Y %H:%M:%S"
             code = "ExpiredAuthenticationToken"
-            message = f"The access token expiry UTC time '{token.expires_utc.strftime(stamp)}' is earlier than current UTC time '{utc_now().strftime(stamp)}'."
+            expiry = min(token.expires_utc, utc_now())  # a token used up (max_uses) expired now
+            message = f"The access token expiry UTC time '{expiry.strftime(stamp)}' is earlier than current UTC time '{utc_now().strftime(stamp)}'."
         else:
             code, message = "InvalidAuthenticationToken", "The access token is invalid."
         challenge = f'Bearer authorization_uri="{self.urls.get("login", "")}/{self.identity.tenant_id}", error="invalid_token", error_description="{message}"'
@@ -957,6 +965,8 @@ class Emulator:
             return offer_key, reply
         if auth != "valid":
             return offer_key, self.unauthorized(auth, token)
+        if token is not None:
+            token.uses += 1
         if request.query.get("api-version") != API_VERSION:
             return offer_key, api_error(400, "InvalidAPIVersion", f"Invalid api version. Allowed values are [{API_VERSION}]")
         if matched is None:
@@ -1153,7 +1163,8 @@ class Emulator:
             description = f"The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
             return entra_error(400, "invalid_scope", 70011, description, base_url)
         lifetime = self.settings["token_lifetime"]
-        payload = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": self.issue_token(lifetime)}
+        access_token = self.issue_token(lifetime, self.settings["token_max_uses"])
+        payload = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access_token}
         return json_reply(200, payload, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
     @staticmethod
@@ -1261,7 +1272,9 @@ class Emulator:
         if isinstance(lifetime, str) and lifetime.isdigit():
             lifetime = int(lifetime)
         check_number("expires_in", lifetime, integer=True)
-        return json_reply(200, {"access_token": self.issue_token(lifetime), "token_type": "Bearer", "expires_in": lifetime})
+        max_uses = body.get("max_uses", 0)
+        check_number("max_uses", max_uses, integer=True)
+        return json_reply(200, {"access_token": self.issue_token(lifetime, max_uses), "token_type": "Bearer", "expires_in": lifetime})
 
     def control_put_settings(self, request: Request, match: re.Match[str]) -> Reply:
         self.settings = normalize_settings(self.settings, self.control_body(request))

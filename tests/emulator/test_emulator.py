@@ -40,7 +40,7 @@ STATE_KEYS = {
     "publisher_id",
 }
 LOG_KEYS = {"seq", "time", "listener", "method", "host", "path", "query", "status", "auth", "body", "offer", "fault", "secret_received"}
-DEFAULT_SETTINGS = {"token_lifetime": 3599, "token_error": None, "token_redirect": None, "discovery_redirect": None, "reject_tokens": 0}
+DEFAULT_SETTINGS = {"token_lifetime": 3599, "token_error": None, "token_redirect": None, "discovery_redirect": None, "reject_tokens": 0, "token_max_uses": 0}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -829,6 +829,19 @@ def test_reject_tokens(client: Client) -> None:
     assert [entry["fault"] for entry in entries] == ["reject_tokens"] * 3 + ["reject_tokens", None, "reject_tokens", None, None]
     assert {entry["auth"] for entry in entries} == {"valid"}  # the token itself was fine
     assert client.offer_state("running-202")["cancel_posts"] == 0
+
+
+def test_tokens_used_up(client: Client) -> None:
+    client.settings(token_max_uses=2)
+    token = client.token_post().json()["access_token"]
+    given = client.control("POST", "/tokens", json={"expires_in": 3600, "max_uses": 1}).json()["access_token"]
+    assert [client.list("running-202", token=token).status_code for attempt in range(3)] == [200, 200, 401]
+    expired = client.list("running-202", token=token)
+    assert error_code(expired) == "ExpiredAuthenticationToken"
+    assert [client.list("running-202", token=given).status_code for attempt in range(2)] == [200, 401]
+    assert client.list("running-202").status_code == 200  # the fixture's token has no limit
+    assert [entry["auth"] for entry in api_entries(client)] == ["valid", "valid", "expired", "expired", "valid", "expired", "valid"]
+    assert client.control("POST", "/tokens", json={"max_uses": -1}).status_code == 400
 
 
 def test_proxy_listener(client: Client) -> None:

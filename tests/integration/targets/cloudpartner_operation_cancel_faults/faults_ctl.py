@@ -9,7 +9,7 @@ It never prints a secret or a token, except `token`, whose output runme.sh captu
 
 usage: faults_ctl.py --config FILE COMMAND [...]
   settings JSON                       PUT /_emulator/settings (login settings, e.g. token_lifetime)
-  token EXPIRES_IN                    issue a token with that lifetime and print it
+  token EXPIRES_IN [--max-uses N]     issue a token with that lifetime (and number of uses) and print it
   token-requests                      the emulator's token_requests counter
   delete-offer OFFER                  DELETE an offer (and the login faults its scenario still holds)
   ca FILE                             write the certificate of a new, unrelated CA (trustme) to FILE
@@ -674,6 +674,7 @@ def main() -> int:
     p_settings.add_argument("settings")
     p_token = sub.add_parser("token")
     p_token.add_argument("expires_in", type=int)
+    p_token.add_argument("--max-uses", type=int, default=0)
     sub.add_parser("token-requests")
     p_delete = sub.add_parser("delete-offer")
     p_delete.add_argument("offer")
@@ -695,7 +696,7 @@ def main() -> int:
         print(json.dumps(ctl.call("PUT", "/settings", json.loads(args.settings))))
         return 0
     if args.command == "token":
-        print(ctl.call("POST", "/tokens", {"expires_in": args.expires_in})["access_token"])
+        print(ctl.call("POST", "/tokens", {"expires_in": args.expires_in, "max_uses": args.max_uses})["access_token"])
         return 0
     if args.command == "token-requests":
         print(int(ctl.call("GET", "/tokens")["token_requests"]))

@@ -92,7 +92,7 @@ WRONG_TOKEN="wrong-token-$RANDOM-$RANDOM-cloudpartner"
 export LEAK_EXTRA_SECRETS="$WRONG_TOKEN"
 
 ctl reset
-DEFAULT_SETTINGS='{"token_lifetime": 3599, "token_error": null, "token_redirect": null, "discovery_redirect": null, "reject_tokens": 0}'
+DEFAULT_SETTINGS='{"token_lifetime": 3599, "token_error": null, "token_redirect": null, "discovery_redirect": null, "reject_tokens": 0, "token_max_uses": 0}'
 fctl settings "$DEFAULT_SETTINGS"
 
 CRED_VARS=(
@@ -143,6 +143,7 @@ TIMES=()
 # run_case NAME PLAYBOOK [options] [-- PLAYBOOK ARGS]     (PLAYBOOK: a file in playbooks/, or an absolute path)
 #   --access-token S     CLOUDPARTNER_ACCESS_TOKEN = a token issued just before the run, valid S seconds, and no
 #                        client credentials; otherwise CLOUDPARTNER_TENANT_ID / _CLIENT_ID / _CLIENT_SECRET
+#   --token-max-uses N   with --access-token: the token expires after N accepted API requests
 #   --token-shape SHAPE  with --access-token: "newline" appends a newline, "space" puts a space in the middle;
 #                        afterwards no 20-character piece of the token may appear in the output
 #   --no-token-cache     CLOUDPARTNER_TOKEN_CACHE=false
@@ -162,12 +163,13 @@ run_case() {
     local name=$1 playbook=$2
     shift 2
     selected "$name" || return 0
-    local access_token="" token_shape="" no_cache="" forks="" api_url=$EMU_API_URL cache_dir="$OUT/token-cache-$name"
+    local access_token="" token_max_uses=0 token_shape="" no_cache="" forks="" api_url=$EMU_API_URL cache_dir="$OUT/token-cache-$name"
     local no_cache_dir="" passwd="" cwd=$HERE guard=600 extra_env=() playbook_args=() user_name
     user_name=$(id -un)
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --access-token) access_token=$2; shift 2 ;;
+            --token-max-uses) token_max_uses=$2; shift 2 ;;
             --token-shape) token_shape=$2; shift 2 ;;
             --no-token-cache) no_cache=1; shift ;;
             --forks) forks=1; shift ;;
@@ -208,7 +210,7 @@ run_case() {
     local given_token=""
     if [[ -n "$access_token" ]]; then
         set +x
-        given_token=$(fctl token "$access_token")
+        given_token=$(fctl token "$access_token" --max-uses "$token_max_uses")
         set -x
     fi
     local mark tokens_before started rc=0
@@ -246,7 +248,7 @@ run_case() {
             export "${assignment?}"
         done
         if [[ -n "$access_token" ]]; then
-            echo "case ${name}: credentials in the environment: CLOUDPARTNER_ACCESS_TOKEN (valid ${access_token} s${token_shape:+, $token_shape})"
+            echo "case ${name}: credentials in the environment: CLOUDPARTNER_ACCESS_TOKEN (valid ${access_token} s, max uses ${token_max_uses}${token_shape:+, $token_shape})"
         else
             echo "case ${name}: credentials in the environment: CLOUDPARTNER_TENANT_ID CLOUDPARTNER_CLIENT_ID CLOUDPARTNER_CLIENT_SECRET"
         fi
@@ -321,16 +323,17 @@ run_case no_location no_location.yml
 offer flt-foreign '{"state": "running", "cancel": {"status": 202, "location": "foreign", "duration": 2}}'
 run_case foreign_location foreign_location.yml
 
-# --- the access token expiring during a long wait --------------------------------------------------------------
-fctl settings '{"token_lifetime": 3}'
-offer flt-expiry '{"state": "running", "cancel": {"status": 202, "location": "relative", "duration": 8}}'
+# --- the access token expiring during a long wait (counts, not seconds: a token expires after N uses) -----------
+# The first token is used up after 5 API requests (list, operation, POST, 2 polls): the 3rd poll gets a 401, the
+# module requests one fresh token and polls on; the operation ends on its 4th read after the cancel.
+fctl settings '{"token_max_uses": 5}'
+offer flt-expiry '{"state": "running", "cancel": {"status": 202, "location": "relative", "end_after_reads": 4}}'
 run_case token_expiry_refresh token_expiry_refresh.yml --no-token-cache
-fctl settings '{"token_lifetime": 3599}'
+fctl settings '{"token_max_uses": 0}'
 
-# The token is issued just before ansible-playbook starts, and under ansible-test the first request comes up to
-# ~3 s later: 6 s (not 3) so that the cancel is surely sent with it and the token expires during the wait.
-offer flt-expiry-given '{"state": "running", "cancel": {"status": 202, "location": "relative", "duration": 10}}'
-run_case token_expiry_given token_expiry_given.yml --access-token 6
+# A given access_token used up after 4 requests (list, operation, POST, 1 poll): a clear failure, never renewed.
+offer flt-expiry-given '{"state": "running", "cancel": {"status": 202, "location": "relative", "duration": 600}}'
+run_case token_expiry_given token_expiry_given.yml --access-token 3600 --token-max-uses 4
 
 # --- how the wait ends ------------------------------------------------------------------------------------------
 offer flt-end-completed '{"state": "running", "cancel": {"status": 202, "duration": 1, "final_status": "completed"}}'
