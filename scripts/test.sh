@@ -16,7 +16,8 @@
 #   steps: venv build doc tree emulator sanity units integration lint changelog docs importer emulator-tests
 #   --python  only the venvs of these Pythons (comma-separated)
 #   --fast    only the minimum-versions venv (ansible-core 2.19 / Python 3.11)
-#   --serial  run the two integration runs (2.19 and the newest core) one after the other instead of side by side
+#   --serial  run the integration tests last, one venv after the other, instead of in the background (side by
+#             side, from the start) while the other steps run
 #   ansible-lint always runs from corelatest-py313 (ansible-lint needs a newer cryptography than msal 1.31
 #   allows), which is built for it when --python/--fast left it out.
 #   VERBOSE=1  pass -v to ansible-test;  RELOCK=1  re-resolve and rewrite scripts/requirements/*.constraints.txt
@@ -234,11 +235,11 @@ step_venv_collect() {
     write_get_pip_shims "$(venv_dir "$name")/bin/python"
 }
 
-# In parallel mode every integration venv but the first runs its integration tests in a tree and against an
-# emulator of its own: ansible-test writes tests/integration/inventory and tests/output/ in the tree,
+# In parallel mode (the default) every integration venv runs its integration tests in a tree and against an
+# emulator of its own, while the other steps use .work/tree: ansible-test writes tests/integration/inventory and tests/output/ in the tree,
 # and the targets reset the emulator.
 tree_for() {
-    if [[ $PARALLEL == 1 && $1 != "$FOREGROUND_INTEGRATION" ]]; then
+    if [[ $PARALLEL == 1 ]]; then
         printf '%s\n' "$WORK_DIR/tree-$1/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME"
     else
         printf '%s\n' "$TREE"
@@ -246,7 +247,7 @@ tree_for() {
 }
 
 emulator_state_for() {
-    if [[ $PARALLEL == 1 && $1 != "$FOREGROUND_INTEGRATION" ]]; then
+    if [[ $PARALLEL == 1 ]]; then
         printf '%s\n' "$WORK_DIR/emulator-$1"
     else
         printf '%s\n' "$EMULATOR_STATE"
@@ -351,9 +352,11 @@ step_tree() {
 # Start the emulator for the integration tests and hand its coordinates to them through
 # tests/integration/integration_config.yml (ansible-test passes that file as extra vars).
 step_emulator() {
-    local venv=$1 name names=("${INTEGRATION_NAMES[@]}")
-    [[ ${#names[@]} -gt 0 ]] || names=("$PRIMARY_NAME")
-    for name in "${names[@]}"; do
+    local venv=$1 name
+    if [[ ${#INTEGRATION_NAMES[@]} -eq 0 ]]; then
+        start_emulator_for_tree "$venv" "$EMULATOR_STATE" "$TREE"
+    fi
+    for name in "${INTEGRATION_NAMES[@]}"; do
         start_emulator_for_tree "$venv" "$(emulator_state_for "$name")" "$(tree_for "$name")"
     done
 }
@@ -539,7 +542,7 @@ main() {
         IFS=, read -r -a pythons <<<"$python_filter"
         for python in "${pythons[@]}"; do
             if [[ " ${VENV_PYTHON[*]} " != *" $python "* ]]; then
-                log "unknown --python '$python' (tested: $(for n in "${VENV_NAMES[@]}"; do printf '%s ' "${VENV_PYTHON[$n]}"; done))"
+                log "unknown --python '$python' (tested: $(for n in "${VENV_NAMES[@]}"; do printf ' %s' "${VENV_PYTHON[$n]}"; done | cut -c2-))"
                 exit 2
             fi
         done
@@ -565,12 +568,12 @@ main() {
             if [[ " ${INTEGRATION_VENVS[*]} " == *" $name "* ]]; then INTEGRATION_NAMES+=("$name"); fi
         done
         if [[ ${#INTEGRATION_NAMES[@]} -eq 0 ]]; then
-            log "integration runs on ${INTEGRATION_VENVS[*]} only, and none of them is selected: not running it"
+            log "integration runs on ${INTEGRATION_VENVS[*]} only, and none of them is selected"
+            # Asked for by name: nothing it asked for can run. Part of a full run: the rest can.
+            [[ ,$only, != *,integration,* ]] || exit 2
             unset 'want[integration]'
         fi
     fi
-    [[ ${#INTEGRATION_NAMES[@]} -gt 1 ]] || PARALLEL=0
-    FOREGROUND_INTEGRATION=${INTEGRATION_NAMES[0]:-}
 
     # Prerequisites come along automatically.
     if [[ -n ${want[doc]:-} || -n ${want[importer]:-} ]]; then want[build]=1; fi
@@ -582,11 +585,15 @@ main() {
     PRIMARY_NAME=${selected[0]}
     PRIMARY_VENV=$(venv_dir "$PRIMARY_NAME")
     local primary_label="venv $PRIMARY_NAME"
-    # The venvs to build: the selected ones, and the one with ansible-lint when lint needs it.
-    local build_names=("${selected[@]}")
-    if [[ -n ${want[lint]:-} && " ${selected[*]} " != *" $LINT_VENV_NAME "* ]]; then
-        build_names+=("$LINT_VENV_NAME")
-    fi
+    # The venvs to build: the primary one, every selected one that a wanted step uses, and the one with
+    # ansible-lint when lint is wanted.
+    local build_names=("$PRIMARY_NAME") needed=()
+    if [[ -n ${want[venv]:-}${want[sanity]:-}${want[units]:-} ]]; then needed+=("${selected[@]}"); fi
+    needed+=("${INTEGRATION_NAMES[@]}")
+    if [[ -n ${want[lint]:-} ]]; then needed+=("$LINT_VENV_NAME"); fi
+    for name in "${VENV_NAMES[@]}"; do
+        if [[ " ${needed[*]} " == *" $name "* && " ${build_names[*]} " != *" $name "* ]]; then build_names+=("$name"); fi
+    done
     # HOME, TMPDIR and the caches of everything below: .work/home, .work/tmp.
     isolate_home
     mkdir -p "$LOG_DIR"
@@ -636,6 +643,24 @@ main() {
         fi
     fi
 
+    # Integration (mostly waiting on the emulator's timers) starts first, in the background, every venv in a
+    # tree and against an emulator of its own, so that the CPU-bound steps below (sanity, units, lint, ...)
+    # run meanwhile; its results are collected at the end. --serial runs it last, one venv after the other.
+    local background=()
+    if [[ ${#INTEGRATION_NAMES[@]} -gt 0 ]]; then
+        ensure_ansible_test_ssh_key
+    fi
+    for name in "${INTEGRATION_NAMES[@]}"; do
+        if ! passed "venv $name" tree; then
+            skip_step "integration $name" "venv $name or tree failed"
+        elif ! passed emulator; then
+            skip_step "integration $name" "emulator failed"
+        elif [[ $PARALLEL == 1 ]]; then
+            start_background "integration $name" step_integration "$(venv_dir "$name")" "${VENV_PYTHON[$name]}" "$name"
+            background+=("$name")
+        fi
+    done
+
     # sanity and units (CPU-bound) one venv after the other.
     for name in "${selected[@]}"; do
         venv=$(venv_dir "$name")
@@ -648,34 +673,6 @@ main() {
                 skip_step "$step $name" "venv $name or tree failed"
             fi
         done
-    done
-
-    # integration (mostly waiting on timers): the other venvs in the background, each with its own tree
-    # and emulator, while the primary one runs in the foreground; --serial runs them in turn.
-    local background=()
-    if [[ ${#INTEGRATION_NAMES[@]} -gt 0 ]]; then
-        ensure_ansible_test_ssh_key
-    fi
-    for name in "${INTEGRATION_NAMES[@]}"; do
-        venv=$(venv_dir "$name")
-        version=${VENV_PYTHON[$name]}
-        if ! passed "venv $name" tree; then
-            skip_step "integration $name" "venv $name or tree failed"
-        elif ! passed emulator; then
-            skip_step "integration $name" "emulator failed"
-        elif [[ $PARALLEL == 1 && $name != "$FOREGROUND_INTEGRATION" ]]; then
-            start_background "integration $name" step_integration "$venv" "$version" "$name"
-            background+=("$name")
-        fi
-    done
-    for name in "${INTEGRATION_NAMES[@]}"; do
-        if [[ $PARALLEL == 1 && $name != "$FOREGROUND_INTEGRATION" ]] || [[ -n ${STEP_STATUS["integration $name"]:-} ]]; then
-            continue
-        fi
-        run_step "integration $name" step_integration "$(venv_dir "$name")" "${VENV_PYTHON[$name]}" "$name"
-    done
-    for name in "${background[@]}"; do
-        run_step "integration $name" collect_background "integration $name"
     done
 
     if [[ -n ${want[lint]:-} ]]; then
@@ -715,6 +712,15 @@ main() {
         fi
     fi
 
+    for name in "${INTEGRATION_NAMES[@]}"; do
+        if [[ $PARALLEL == 0 && -z ${STEP_STATUS["integration $name"]:-} ]]; then
+            run_step "integration $name" step_integration "$(venv_dir "$name")" "${VENV_PYTHON[$name]}" "$name"
+        fi
+    done
+    for name in "${background[@]}"; do
+        run_step "integration $name" collect_background "integration $name"
+    done
+
     # Stop the emulators now rather than in the EXIT trap, so "N passed, M failed" stays the last line.
     stop_emulator_if_running
     print_summary
@@ -722,7 +728,6 @@ main() {
 
 RUN_START=$(now_us)
 PRIMARY_NAME=''
-FOREGROUND_INTEGRATION=''
 PRIMARY_VENV=''
 PARALLEL=1
 INTEGRATION_NAMES=()
