@@ -169,13 +169,21 @@ def common(case: Case, allow_expired: bool = False) -> None:
     case.expect(case.token_requests == len(case.login_posts()), f"token_requests {case.token_requests} != login POSTs {len(case.login_posts())}")
 
 
-def one_retried_post(case: Case, offer: str, first_status: t.Any, min_gap: float, max_gap: float) -> None:
+def one_retried_post(case: Case, offer: str, first_status: t.Any, min_gap: float) -> None:
+    """Two POSTs, the first one faulted, and the operation read in between (the answer was lost: look before repeating).
+
+    Only a lower bound on the gap (a Retry-After or the backoff was honoured): a busy machine makes gaps longer, never
+    shorter, so an upper bound would only measure the machine.
+    """
     posts = case.posts(offer)
     if case.expect(len(posts) == 2, f"{offer}: expected 2 cancel POSTs, got {case.statuses(posts)}"):
         case.expect(case.statuses(posts) == [first_status, 200], f"{offer}: POST statuses {case.statuses(posts)}, expected [{first_status}, 200]")
+        between = [entry for entry in case.api(offer) if posts[0]["seq"] < entry["seq"] < posts[1]["seq"]]
+        reads = [(entry["method"], "/operations/" in entry["path"]) for entry in between]
+        case.expect(reads == [("GET", True)], f"{offer}: between the POSTs came {[(e['method'], e['path']) for e in between]}, expected one read of the operation")
         gap = case.gaps(posts)[0]
-        case.expect(min_gap <= gap <= max_gap, f"{offer}: {gap} s between the POSTs, expected {min_gap}..{max_gap}")
-        case.note(f"{offer}: POSTs {case.statuses(posts)} {gap}s apart")
+        case.expect(min_gap <= gap, f"{offer}: {gap} s between the POSTs, expected at least {min_gap}")
+        case.note(f"{offer}: POSTs {case.statuses(posts)} {gap}s apart, the operation read in between")
 
 
 def tolerated_poll_fault(case: Case, offer: str, fault: str, status: t.Any) -> None:
@@ -203,8 +211,8 @@ def tolerated_poll_fault(case: Case, offer: str, fault: str, status: t.Any) -> N
 @check("retry_429_post")
 def _retry_429_post(case: Case) -> None:
     common(case)
-    # Retry-After: 2 honoured, and not much more than that (no backoff added on top)
-    one_retried_post(case, "flt-429", 429, 1.95, 3.5)
+    # Retry-After: 2 honoured
+    one_retried_post(case, "flt-429", 429, 1.95)
     case.expect(case.posts("flt-429")[0]["fault"] == "status", "the first POST was not the injected 429")
     case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1")
 
@@ -213,8 +221,8 @@ def _retry_429_post(case: Case) -> None:
 def _retry_5xx_post(case: Case) -> None:
     common(case)
     for status in (500, 502, 503, 504):
-        # backoff: between half and all of 0.5 s, plus request time
-        one_retried_post(case, f"flt-post-{status}", status, 0.2, 2.0)
+        # backoff: at least half of 0.5 s
+        one_retried_post(case, f"flt-post-{status}", status, 0.2)
     case.expect(case.token_requests == 1, f"{case.token_requests} token requests, expected 1 (token cache)")
 
 
@@ -228,7 +236,7 @@ def _retry_5xx_poll(case: Case) -> None:
 @check("connection_reset")
 def _connection_reset(case: Case) -> None:
     common(case)
-    one_retried_post(case, "flt-reset-post", None, 0.2, 2.0)
+    one_retried_post(case, "flt-reset-post", None, 0.2)
     case.expect(case.posts("flt-reset-post")[0]["fault"] == "reset", "the first POST was not the injected reset")
     tolerated_poll_fault(case, "flt-reset-poll", "reset", None)
 
@@ -240,8 +248,9 @@ def _timeout_list_retried(case: Case) -> None:
     if case.expect(len(lists) == 2, f"expected 2 list requests (1 timed out, 1 retry), got {case.statuses(lists)}"):
         case.expect(lists[0]["fault"] == "delay" and lists[1]["fault"] is None, f"list faults {[entry['fault'] for entry in lists]}")
         gap = case.gaps(lists)[0]
-        # the client gave up after timeout (1 s), waited its backoff, then retried: well before the 3 s delay ended
-        case.expect(1.0 <= gap <= 2.8, f"{gap} s between the list requests, expected 1.0..2.8 (timeout 1 s + backoff)")
+        # a second request at all proves the client gave up on the first (its answer would have been a 200);
+        # not before the timeout (1 s)
+        case.expect(1.0 <= gap, f"{gap} s between the list requests, expected at least the timeout (1 s)")
         case.note(f"list retried {gap}s after the slow one")
     case.expect(case.statuses(case.posts("flt-slow-list")) == [200], f"POSTs {case.statuses(case.posts('flt-slow-list'))}, expected [200]")
 
@@ -368,12 +377,10 @@ def _wait_timeout(case: Case) -> None:
     posts = case.posts(offer)
     case.expect(case.statuses(posts) == [202], f"POSTs {case.statuses(posts)}")
     polls = case.after_post(case.operation_gets(offer), offer)
-    case.expect(2 <= len(polls) <= 4, f"{len(polls)} polls in a 2 s wait with wait_sleep 1, expected 2..4")
-    if polls and posts:
-        span = round(polls[-1]["time"] - posts[-1]["time"], 3)
-        # the last poll happens at the deadline: the whole wait_timeout is used, and not much more
-        case.expect(1.8 <= span <= 3.5, f"last poll {span} s after the POST, expected about wait_timeout (2 s)")
-        case.note(f"{len(polls)} polls, the last {span}s after the POST")
+    # counts only: at least one poll, and no more than a 2 s wait with wait_sleep 1 allows (a busy machine polls less)
+    case.expect(1 <= len(polls) <= 3, f"{len(polls)} polls in a 2 s wait with wait_sleep 1, expected 1..3")
+    case.expect(not case.after(case.posts(offer), polls[-1]) if polls else True, "a cancel POST was sent while waiting")
+    case.note(f"{len(polls)} polls")
     case.expect(case.state(offer)["status"] == "running", f"emulator state {case.state(offer)['status']}")
 
 
