@@ -925,7 +925,7 @@ class Emulator:
         texts = [request.target, request.body.decode("utf-8", "replace")]
         for value in request.headers.values():
             texts.append(value)
-            scheme, _, credentials = value.strip().partition(" ")
+            scheme, _separator, credentials = value.strip().partition(" ")
             if scheme.lower() == "basic":
                 try:
                     texts.append(base64.b64decode(credentials.strip()).decode("utf-8", "replace"))
@@ -1055,6 +1055,7 @@ class Emulator:
     def handle_login(self, request: Request) -> Reply:
         discovery = DISCOVERY_PATH.fullmatch(request.path)
         token = TOKEN_PATH.fullmatch(request.path)
+
         def login_error(status: int, details: dict[str, Any]) -> Reply:
             return self.transient_login_error(status, details, request.base_url)
 
@@ -1384,7 +1385,7 @@ class EmulatorHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(reply.trickle_bytes + len(body) + padding))
             self.end_headers()
             self.wfile.flush()
-            for _ in range(reply.trickle_bytes):
+            for _sent in range(reply.trickle_bytes):
                 self.wfile.write(b" ")
                 self.wfile.flush()
                 time.sleep(reply.trickle_interval)

@@ -782,7 +782,7 @@ def test_trickled_body(client: Client) -> None:
     started = time.monotonic()
     answer, sizes = raw_https_get(client, f"/api/publishers/{PUBLISHER}/offers/trickle/submissions/?api-version={API_VERSION}")
     assert time.monotonic() - started >= 4 * 0.25 * 0.9  # a lower bound only: load makes it slower, never faster
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _separator, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert body.startswith(b"    [")
     assert json.loads(body)[0]["id"] == "op-t"

@@ -180,7 +180,8 @@ def one_retried_post(case: Case, offer: str, first_status: t.Any, min_gap: float
         case.expect(case.statuses(posts) == [first_status, 200], f"{offer}: POST statuses {case.statuses(posts)}, expected [{first_status}, 200]")
         between = [entry for entry in case.api(offer) if posts[0]["seq"] < entry["seq"] < posts[1]["seq"]]
         reads = [(entry["method"], "/operations/" in entry["path"]) for entry in between]
-        case.expect(reads == [("GET", True)], f"{offer}: between the POSTs came {[(e['method'], e['path']) for e in between]}, expected one read of the operation")
+        seen = [(entry["method"], entry["path"]) for entry in between]
+        case.expect(reads == [("GET", True)], f"{offer}: between the POSTs came {seen}, expected one read of the operation")
         gap = case.gaps(posts)[0]
         case.expect(min_gap <= gap, f"{offer}: {gap} s between the POSTs, expected at least {min_gap}")
         case.note(f"{offer}: POSTs {case.statuses(posts)} {gap}s apart, the operation read in between")
