@@ -24,8 +24,9 @@
 #   of the venvs it builds
 # Everything generated goes to .work/: the venvs, dist, collections, tree, emulator, logs, and the HOME and
 # TMPDIR of every tool it runs (.work/home, .work/tmp: ansible-test's venvs, cache, get-pip shims and SSH key,
-# Ansible's ~/.ansible/tmp, pip's cache, the modules' token cache). Nothing is written outside the checkout
-# except what ansible-test creates and removes in /tmp by itself (its injector directories).
+# Ansible's ~/.ansible/tmp and remote_tmp, pip's cache, the modules' token cache). ansible-test passes no TMPDIR
+# to what it starts: its injector directories, the pip runs that set up its sanity venvs, AnsiballZ payloads and
+# pytest's tmp_path (/tmp/pytest-of-$USER) still use /tmp; everything else stays in the checkout.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -339,6 +340,7 @@ step_tree() {
     git -C "$TREE" init -q
     count=$(git -C "$TREE" ls-files -co --exclude-standard | wc -l)
     log "copied $count files to ${TREE#"$REPO_ROOT"/}"
+    write_integration_cfg "$TREE"
     for name in "${INTEGRATION_NAMES[@]}"; do
         tree=$(tree_for "$name")
         [[ $tree == "$TREE" ]] && continue
@@ -347,6 +349,27 @@ step_tree() {
         cp -a "$TREE" "$tree"
         log "copied it to ${tree#"$REPO_ROOT"/} for the integration tests of $name"
     done
+}
+
+# ansible-test integration runs Ansible with tests/integration/integration.cfg when the collection has one, and
+# passes it no environment of ours (no ANSIBLE_REMOTE_TMP). Ansible's default remote_tmp ~/.ansible/tmp is
+# expanded as ~<user> even on the local connection, i.e. in the passwd home, not in $HOME: without this the
+# tasks' temporary files land in the real ~/.ansible/tmp. The file is written into the tree only (git-excluded
+# there, so sanity does not see it); a tracked integration.cfg is left alone.
+write_integration_cfg() {
+    local tree=$1 cfg=$1/tests/integration/integration.cfg
+    if [[ -e $cfg ]]; then
+        grep -q '^remote_tmp' "$cfg" ||
+            log "WARNING: ${cfg#"$tree"/} has no remote_tmp: tasks will write to the real ~/.ansible/tmp"
+        return 0
+    fi
+    mkdir -p "$(dirname "$cfg")"
+    cat >"$cfg" <<EOF
+# Written by scripts/test.sh: the tasks' remote temporary files go to the .work HOME.
+[defaults]
+remote_tmp = $WORK_HOME/.ansible/tmp
+EOF
+    printf '/tests/integration/integration.cfg\n' >>"$tree/.git/info/exclude"
 }
 
 # Start the emulator for the integration tests and hand its coordinates to them through
