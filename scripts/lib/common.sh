@@ -121,7 +121,8 @@ make_pybin() {
 }
 
 # isolate_home: from here on, everything the calling script runs gets HOME=.work/home and TMPDIR=.work/tmp
-# (and XDG_*_HOME, pip's cache under that HOME), so that nothing is written outside the checkout:
+# (and XDG_*_HOME, pip's cache and Ansible's remote_tmp under that HOME), so that nothing is written outside
+# the checkout:
 # ansible-test keeps its venvs, its download cache (the get-pip shims) and its SSH key in ~/.ansible/test,
 # Ansible its temporary files in ~/.ansible/tmp, pip its cache in ~/.cache/pip and the modules their token
 # cache in ~/.cache/azure_marketplace.cloudpartner. ansible-test hands its children HOME but not TMPDIR, which
@@ -156,6 +157,9 @@ isolate_home() {
     export XDG_CACHE_HOME=$WORK_HOME/.cache XDG_CONFIG_HOME=$WORK_HOME/.config
     export XDG_DATA_HOME=$WORK_HOME/.local/share XDG_STATE_HOME=$WORK_HOME/.local/state
     export PIP_CACHE_DIR=$WORK_HOME/.cache/pip
+    # Ansible expands its default remote_tmp (~/.ansible/tmp) as ~<user>, the passwd home, even on the local
+    # connection: name it explicitly. (ansible-test drops this variable; test.sh writes an integration.cfg.)
+    export ANSIBLE_REMOTE_TMP=$WORK_HOME/.ansible/tmp
 }
 
 # wait_for_lock FILE WHAT: take an exclusive lock on FILE, held until release_lock or until the calling
