@@ -20,7 +20,7 @@ COLLECTION_NAMESPACE=azure_marketplace
 COLLECTION_NAME=cloudpartner
 readonly REPO_ROOT WORK_DIR WORK_HOME WORK_TMP VENVS_DIR REQUIREMENTS_DIR EMULATOR_SCRIPT COLLECTION_NAMESPACE COLLECTION_NAME
 
-# pip versions ansible-test's venv bootstrap asked for in the cores we pin (2.19: 24.2, 2.21: 25.2).
+# pip versions ansible-test's venv bootstrap asked for in the cores we pin (2.19: 24.2, 2.20 and 2.21: 25.2).
 # write_get_pip_shims also scans the installed ansible_test sources, so a newer core works too;
 # this list only makes sure the known ones exist even if that scan ever finds nothing.
 readonly KNOWN_GET_PIP_VERSIONS=(24.2 25.2)
@@ -122,8 +122,7 @@ make_pybin() {
 
 # isolate_home: from here on, everything the calling script runs gets HOME=.work/home and TMPDIR=.work/tmp
 # (and XDG_*_HOME, pip's cache and Ansible's remote_tmp under that HOME), so that nothing is written outside
-# the checkout:
-# ansible-test keeps its venvs, its download cache (the get-pip shims) and its SSH key in ~/.ansible/test,
+# the checkout: ansible-test keeps its venvs, its download cache (the get-pip shims) and its SSH key in ~/.ansible/test,
 # Ansible its temporary files in ~/.ansible/tmp, pip its cache in ~/.cache/pip and the modules their token
 # cache in ~/.cache/azure_marketplace.cloudpartner. ansible-test hands its children HOME but not TMPDIR, which
 # is why HOME matters most.
@@ -196,7 +195,8 @@ release_lock() {
 requirement_files() {
     local file=$1 line
     printf '%s\n' "$file"
-    while read -r line; do
+    [[ -f $file ]] || return 0
+    while read -r line || [[ -n $line ]]; do
         case $line in
         -r\ * | -c\ *) requirement_files "$(dirname "$file")/${line#* }" ;;
         esac
