@@ -237,8 +237,8 @@ step_venv_collect() {
 }
 
 # In parallel mode (the default) every integration venv runs its integration tests in a tree and against an
-# emulator of its own, while the other steps use .work/tree: ansible-test writes tests/integration/inventory and tests/output/ in the tree,
-# and the targets reset the emulator.
+# emulator of its own, while the other steps use .work/tree: ansible-test writes tests/integration/inventory
+# and tests/output/ in the tree, and the targets reset the emulator.
 tree_for() {
     if [[ $PARALLEL == 1 ]]; then
         printf '%s\n' "$WORK_DIR/tree-$1/ansible_collections/$COLLECTION_NAMESPACE/$COLLECTION_NAME"
