@@ -450,10 +450,11 @@ step_units() {
 }
 
 # step_integration VENV VERSION NAME: in the venv's own tree (see tree_for).
+# --continue-on-error: a failing target does not hide the results of the ones after it (the step still fails).
 step_integration() {
     local tree
     tree=$(tree_for "$3")
-    TEST_TREE=$tree ansible_test_noting_skips "$1" "$2" integration
+    TEST_TREE=$tree ansible_test_noting_skips "$1" "$2" integration --continue-on-error
 }
 
 # ansible-lint in the copied tree, production profile, no network; ANSIBLE_COLLECTIONS_PATH lets it
