@@ -33,7 +33,7 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._ht
     last_answer,
 )
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import ConnectionOptions
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import MIN_REMAINING_SECONDS, TokenCache, cache_key
 
 try:
     import requests
@@ -75,6 +75,9 @@ Warn = t.Callable[[str], None]
 
 # How long a task waits for a parallel task (fork) that is requesting the same token.
 CACHE_LOCK_WAIT = 5.0
+# A token is renewed before it has less than this left (seconds): a wait can outlast several tokens, and
+# a renewal after a 401 happens at most once per task. The token cache serves nothing closer to its expiry.
+RENEW_BEFORE_EXPIRY = MIN_REMAINING_SECONDS
 
 
 def import_msal() -> t.Any:
@@ -120,16 +123,20 @@ class ClientCredentialsToken:
         register_secret: RegisterSecret,
         cache: t.Optional[TokenCache] = None,
         sleep: t.Callable[[float], None] = time.sleep,
+        clock: t.Callable[[], float] = time.time,
     ) -> None:
         self._options = options
         self._session = session
         self._register_secret = register_secret
         self._cache = cache
         self._sleep = sleep
+        # Wall-clock time, as token lifetimes and the token cache are.
+        self._clock = clock
         # MSAL replays a 429/5xx answer from this cache for a while; it is emptied before each retry.
         self._http_cache: dict = {}
         self._app: t.Any = None
         self._access_token: t.Optional[str] = None
+        self._expires_on = 0.0
         self._renewed = False
 
     @property
@@ -137,8 +144,8 @@ class ClientCredentialsToken:
         return f"{self._options.authority_host}/{self._options.tenant_id}"
 
     def token(self) -> str:
-        if self._access_token is None:
-            self._access_token = self._cached_or_acquired()
+        if self._access_token is None or self._expires_on - self._clock() <= RENEW_BEFORE_EXPIRY:
+            self._access_token, self._expires_on = self._cached_or_acquired()
         return self._access_token
 
     def renew(self) -> bool:
@@ -148,7 +155,7 @@ class ClientCredentialsToken:
         if self._app is not None:
             # Drop what MSAL cached so that it asks Entra ID for a new token.
             self._app.remove_tokens_for_client()
-        self._access_token = self._acquire()
+        self._access_token, self._expires_on = self._acquire()
         return True
 
     def rejection_note(self) -> str:
@@ -159,15 +166,15 @@ class ClientCredentialsToken:
             else "The token was rejected."
         )
 
-    def _cached_or_acquired(self) -> str:
+    def _cached_or_acquired(self) -> tuple[str, float]:
         if self._cache is None:
             return self._acquire()
         key = cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE)
         # Under the lock (when it could be had quickly), so that parallel forks request one token.
         with self._cache.locked(wait=CACHE_LOCK_WAIT):
-            cached = self._cache.get(key)
+            cached = self._cache.lookup(key)
             if cached:
-                self._register_secret(cached)
+                self._register_secret(cached[0])
                 return cached
             return self._acquire()
 
@@ -188,12 +195,12 @@ class ClientCredentialsToken:
             )
         return self._app
 
-    def _acquire(self) -> str:
-        """One token from Entra ID; transient failures (discovery included) are retried like API requests."""
+    def _acquire(self) -> tuple[str, float]:
+        """One token from Entra ID and its expiry; transient failures (discovery included) are retried like API requests."""
         attempt = 0
         while True:
             failure = self._attempt()
-            if isinstance(failure, str):
+            if not isinstance(failure, _Failure):
                 return failure
             transient, retry_after = failure.transient, failure.retry_after
             if not transient or attempt >= self._options.retries:
@@ -205,8 +212,8 @@ class ClientCredentialsToken:
             self._sleep(retry_after if retry_after is not None else backoff_delay(attempt))
             attempt += 1
 
-    def _attempt(self) -> t.Union[str, "_Failure"]:
-        """A token, or why there is none."""
+    def _attempt(self) -> t.Union[tuple[str, float], "_Failure"]:
+        """A token with its expiry, or why there is none."""
         try:
             app = self._application()
         except MissingLibraryError:
@@ -222,7 +229,7 @@ class ClientCredentialsToken:
             self._register_secret(token)
             if self._cache is not None:
                 self._cache.put(cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE), token, result.get("expires_in"))
-            return token
+            return token, self._clock() + _lifetime(result.get("expires_in"))
         result = result if isinstance(result, dict) else {}
         status, retry_after = last_answer(self._session)
         codes = {str(code) for code in result.get("error_codes") or []}
@@ -232,17 +239,17 @@ class ClientCredentialsToken:
 
     def _exception_failure(self, exc: Exception, what: str, advice: str) -> "_Failure":
         if isinstance(exc, CloudPartnerError):
-            # Raised by the session itself: a redirect, an oversized answer.
+            # Raised by the session itself: a redirect, an oversized answer, a timeout of the whole request.
             return _Failure(f"{what}: {exc.message}", isinstance(exc, TransportError) and exc.retryable)
-        status, retry_after = last_answer(self._session)
         if requests is not None and isinstance(exc, requests.exceptions.SSLError):
             return _Failure(f"{what}: TLS error: {self._first_line(exc)} Check ca_path, or validate_certs for test servers.", False)
-        if requests is not None and isinstance(exc, requests.exceptions.HTTPError):
-            code = exc.response.status_code if exc.response is not None else status
-            transient = code in RETRYABLE_STATUSES
-            return _Failure(f"{what}: HTTP {code}. {advice}", transient, retry_after if transient else None)
         if requests is not None and isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
             return _Failure(f"{what}: {type(exc).__name__}: {self._first_line(exc)} {advice}", True)
+        # MSAL turns a 5xx into an exception of its own (requests' HTTPError, or MsalServiceError in newer
+        # releases): classify by the status the session saw, not by the exception's type.
+        status, retry_after = last_answer(self._session)
+        if status in RETRYABLE_STATUSES:
+            return _Failure(f"{what}: HTTP {status}. {advice}", True, retry_after)
         # ValueError and the rest: MSAL refusing the authority, an unreadable answer, a bug. Retrying would not help.
         return _Failure(f"{what}: {type(exc).__name__}: {self._first_line(exc)} {advice}", False)
 
@@ -270,6 +277,15 @@ class ClientCredentialsToken:
         return text.replace(secret, "********") if secret else text
 
 
+def _lifetime(expires_in: t.Any) -> float:
+    """Seconds a fresh token is valid; unreadable or absurd values count as just long enough for this task's use."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return RENEW_BEFORE_EXPIRY + 60.0
+    return min(seconds, 86400.0) if seconds == seconds and seconds > 0 else RENEW_BEFORE_EXPIRY + 60.0
+
+
 class _Failure(t.NamedTuple):
     message: str
     transient: bool
@@ -292,5 +308,5 @@ def token_source(
         )
     # A token obtained without TLS verification is never kept for later tasks.
     cache_home = options.token_cache_home if options.verify is not False else None
-    cache = TokenCache(cache_home, warn=warn) if cache_home else None
+    cache = TokenCache(cache_home, warn=warn, quiet_when_unavailable=not options.token_cache_home_given) if cache_home else None
     return ClientCredentialsToken(options, session, register_secret, cache)

@@ -39,6 +39,19 @@ def shown(text: str, secrets: t.Collection[str]) -> str:
     return f"{masked[:_SHOWN_HEAD]} [... {cut} characters left out ...] {masked[-_SHOWN_TAIL:]}"
 
 
+# Result keys that carry messages, server text included (the wait module reports one per operation).
+_MESSAGE_KEYS = frozenset({"msg", "last_error"})
+
+
+def shown_messages(value: t.Any, secrets: t.Collection[str]) -> t.Any:
+    """``value`` with every message string in it (at any depth) masked, then bounded, as ``shown`` does."""
+    if isinstance(value, dict):
+        return {key: shown(item, secrets) if key in _MESSAGE_KEYS and isinstance(item, str) else shown_messages(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown_messages(item, secrets) for item in value]
+    return value
+
+
 def masked_warn(module: AnsibleModule) -> t.Callable[[str], None]:
     """``module.warn`` with no_log masking: ansible-core 2.19 and later do not mask warnings."""
 
@@ -68,8 +81,8 @@ def run_module(
     except MissingLibraryError as error:
         module.fail_json(msg=missing_required_lib(error.library), exception=error.import_traceback)
     except CloudPartnerError as error:
-        module.fail_json(msg=shown(error.message, module.no_log_values), **error.result)
+        module.fail_json(**shown_messages(dict(error.result, msg=error.message), module.no_log_values))
     except Exception as error:  # pylint: disable=broad-exception-caught
         # Last resort: a clear failure instead of a traceback.
         module.fail_json(msg=shown(f"Unexpected error in the collection: {type(error).__name__}: {error}", module.no_log_values))
-    module.exit_json(**result)
+    module.exit_json(**shown_messages(result, module.no_log_values))

@@ -120,6 +120,8 @@ class ConnectionOptions:
     client_id: t.Optional[str] = None
     client_secret: t.Optional[str] = dataclasses.field(default=None, repr=False)
     token_cache_home: t.Optional[str] = None
+    # False for the default cache home: a home that cannot be used then costs no warning on every task.
+    token_cache_home_given: bool = False
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> "ConnectionOptions":
@@ -140,6 +142,7 @@ class ConnectionOptions:
             client_id=params.get("client_id") or None,
             client_secret=params.get("client_secret") or None,
             token_cache_home=_token_cache_home(params),
+            token_cache_home_given=bool(params.get("token_cache_dir")),
         )
         options.check_credentials()
         return options

@@ -75,12 +75,13 @@ _ADVICE = (
 Entry = t.Dict[str, t.Any]
 
 
-def default_cache_home(environ: t.Mapping[str, str] = os.environ) -> str | None:
+def default_cache_home(environ: t.Optional[t.Mapping[str, str]] = None) -> str | None:
     """The cache home: ``$XDG_CACHE_HOME``, ``$HOME/.cache`` or the passwd home's ``.cache``; None if none is absolute.
 
     Relative values are skipped (the XDG spec says so): a relative path would put bearer tokens into the working
     directory, that is the project or the CI workspace.
     """
+    environ = os.environ if environ is None else environ
     xdg = environ.get("XDG_CACHE_HOME") or ""
     if os.path.isabs(xdg):
         return xdg
@@ -249,7 +250,8 @@ class TokenCache:
     """Tokens kept in ``<cache_home>/azure_marketplace.cloudpartner/tokens.json``; see the module docstring.
 
     ``cache_home`` None (no home found) means no cache, silently; a relative one means no cache with a warning.
-    ``warn`` receives at most one message per instance, when the cache cannot be used for a reason the user can fix.
+    ``warn`` receives at most one message per instance, when the cache cannot be used for a reason the user can fix;
+    with ``quiet_when_unavailable`` (the default cache home) a directory that cannot be created is not one of them.
     ``sleep`` and ``monotonic`` exist for tests of the lock.
     """
 
@@ -261,6 +263,7 @@ class TokenCache:
         *,
         sleep: t.Callable[[float], None] = time.sleep,
         monotonic: t.Callable[[], float] = time.monotonic,
+        quiet_when_unavailable: bool = False,
     ) -> None:
         self.cache_home = cache_home
         absolute = isinstance(cache_home, str) and os.path.isabs(cache_home)
@@ -268,11 +271,17 @@ class TokenCache:
         self._clock = clock
         self._warn = warn
         self._warned = False
+        self.quiet_when_unavailable = quiet_when_unavailable
         self._sleep = sleep
         self._monotonic = monotonic
 
     def get(self, key: str) -> str | None:
         """A cached token for ``key`` that stays valid for more than MIN_REMAINING_SECONDS, else None."""
+        found = self.lookup(key)
+        return found[0] if found else None
+
+    def lookup(self, key: str) -> tuple[str, float] | None:
+        """``(token, expires_on)`` (on ``clock``) for ``key`` while it stays valid for more than MIN_REMAINING_SECONDS."""
         try:
             with self._private_directory(create=False) as directory:
                 if directory is None:
@@ -281,7 +290,7 @@ class TokenCache:
                 entry = self._read(directory, now).get(key)
                 if entry is None or entry["expires_on"] - now <= MIN_REMAINING_SECONDS:
                     return None
-                return entry["access_token"]
+                return entry["access_token"], float(entry["expires_on"])
         except Exception:  # pylint: disable=broad-exception-caught
             return None  # the cache only saves token requests
 
@@ -359,6 +368,9 @@ class TokenCache:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(self.directory, 0o700)
             except OSError as error:
+                if self.quiet_when_unavailable:
+                    # The default home of an account without a writable home (OpenShift, HOME=/): no warning per task.
+                    return None
                 self._notify(f"The token cache is not used: {self.directory} cannot be created ({_reason(error)}). {_ADVICE}")
                 return None
         try:

@@ -5,14 +5,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _auth
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import AuthenticationError, MissingLibraryError, TransportError
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import build_session
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._token_cache import TokenCache, cache_key
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -61,7 +65,8 @@ def test_given_token_explains_a_rejection():
 def test_token_source_with_access_token_never_imports_msal(fakes, monkeypatch):
     monkeypatch.delitem(sys.modules, "msal", raising=False)
     registry = Registry()
-    source = _auth.token_source(fakes.options(access_token="given-abc", tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET), SESSION, registry, pytest.fail)
+    options = fakes.options(access_token="given-abc", tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET)
+    source = _auth.token_source(options, SESSION, registry, pytest.fail)
     assert isinstance(source, _auth.GivenToken)
     assert source.token() == "given-abc"
     assert "msal" not in sys.modules
@@ -239,17 +244,122 @@ def test_authority_tls_error_is_not_retried(fakes, fake_msal):
     assert sleeps == [] and fake_msal.constructed == 1
 
 
-def test_discovery_failure_in_the_constructor_is_retried(fakes, fake_msal):
+class ScriptedAdapter(requests.adapters.BaseAdapter):
+    """The transport under the real session: answers from a script, records method and path."""
+
+    def __init__(self, *answers):
+        super().__init__()
+        self.answers = list(answers)
+        self.sent = []
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # pylint: disable=too-many-arguments
+        self.sent.append((request.method, urlsplit(request.url).path))
+        status, body, headers = self.answers.pop(0)
+        answer = requests.models.Response()
+        answer.status_code = status
+        answer._content = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")  # pylint: disable=protected-access
+        answer._content_consumed = True  # pylint: disable=protected-access
+        answer.headers = CaseInsensitiveDict(headers or {})
+        answer.url = request.url
+        answer.request = request
+        return answer
+
+    def close(self):
+        pass
+
+
+AUTHORITY_HOST = "https://login.example.test"
+DISCOVERY = (
+    200,
+    {
+        "issuer": f"{AUTHORITY_HOST}/{TENANT}/v2.0",
+        "authorization_endpoint": f"{AUTHORITY_HOST}/{TENANT}/oauth2/v2.0/authorize",
+        "token_endpoint": f"{AUTHORITY_HOST}/{TENANT}/oauth2/v2.0/token",
+    },
+    {"Content-Type": "application/json"},
+)
+TOKEN_OK = (200, {"token_type": "Bearer", "expires_in": 3599, "access_token": MSAL_TOKEN}, {"Content-Type": "application/json"})
+SERVICE_DOWN = (503, "<html>Service Unavailable</html>", {"Content-Type": "text/html", "Retry-After": "2"})
+
+
+def real_msal_source(fakes, adapter, sleeps, retries=3):
+    pytest.importorskip("msal")
+    session = build_session(True, 10)
+    session.mount("https://", adapter)
+    options = credentials(fakes, authority_host=AUTHORITY_HOST, retries=retries)
+    return _auth.ClientCredentialsToken(options, session, Registry(), sleep=sleeps.append)
+
+
+def test_discovery_503_is_retried_with_real_msal(fakes):
     # maintainer review 1.2: MSAL reads the OpenID configuration in its constructor, outside the retry loop
-    answer = requests.models.Response()
-    answer.status_code = 503
-    fake_msal.init_errors = [requests.exceptions.ConnectionError("reset"), requests.exceptions.HTTPError("503", response=answer)]
+    adapter = ScriptedAdapter(SERVICE_DOWN, DISCOVERY, TOKEN_OK)
+    sleeps = []
+    assert real_msal_source(fakes, adapter, sleeps).token() == MSAL_TOKEN
+    assert [method for method, _path in adapter.sent] == ["GET", "GET", "POST"]
+    assert sleeps == [2.0]
+
+
+def test_token_endpoint_503_is_retried_with_real_msal(fakes):
+    # whatever exception this msal raises for a 5xx (HTTPError, MsalServiceError), the status decides
+    adapter = ScriptedAdapter(DISCOVERY, SERVICE_DOWN, TOKEN_OK)
+    sleeps = []
+    assert real_msal_source(fakes, adapter, sleeps).token() == MSAL_TOKEN
+    assert adapter.sent[-1] == ("POST", f"/{TENANT}/oauth2/v2.0/token")
+    assert [method for method, _path in adapter.sent].count("POST") == 2
+    assert sleeps == [2.0]
+
+
+def test_token_endpoint_429_honours_retry_after_with_real_msal(fakes):
+    throttled = (429, {"error": "invalid_request", "error_description": "AADSTS50196: throttled"}, {"Retry-After": "7", "Content-Type": "application/json"})
+    adapter = ScriptedAdapter(DISCOVERY, throttled, TOKEN_OK)
+    sleeps = []
+    assert real_msal_source(fakes, adapter, sleeps).token() == MSAL_TOKEN
+    assert sleeps == [7.0]
+
+
+def test_discovery_404_is_not_retried_with_real_msal(fakes):
+    adapter = ScriptedAdapter((404, {"error": "invalid_tenant"}, {"Content-Type": "application/json"}))
+    sleeps = []
+    with pytest.raises(AuthenticationError) as info:
+        real_msal_source(fakes, adapter, sleeps).token()
+    assert "Cannot use the authority" in info.value.message
+    assert sleeps == [] and len(adapter.sent) == 1
+
+
+def test_discovery_failure_in_the_constructor_is_retried(fakes, fake_msal):
+    fake_msal.init_errors = [requests.exceptions.ConnectionError("reset"), requests.exceptions.ConnectTimeout("slow")]
     fake_msal.results = [good()]
     sleeps = []
     source = _auth.ClientCredentialsToken(credentials(fakes, retries=3), SESSION, Registry(), sleep=sleeps.append)
     assert source.token() == MSAL_TOKEN
     assert fake_msal.constructed == 3
     assert len(sleeps) == 2
+
+
+def test_a_wait_longer_than_a_token_lifetime_renews_before_expiry(fakes, fake_msal):
+    # maintainer review of this change (M1): with one 401 renewal per task, a long wait must renew ahead of expiry
+    now = [1000.0]
+    fake_msal.results = [good("first", expires_in=3600), good("second", expires_in=3600), good("third", expires_in=3600), good("after-401")]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), clock=lambda: now[0])
+    seen = []
+    for _minute in range(160):  # 160 minutes of polling, once a minute: each token is renewed 5 minutes before it expires
+        seen.append(source.token())
+        now[0] += 60
+    assert seen[0] == "first" and seen[54] == "first" and seen[55] == "second" and seen[-1] == "third"
+    assert fake_msal.token_requests == 3
+    assert source.renew() is True  # the one renewal after a 401 is still available
+    assert source.token() == "after-401"
+
+
+def test_a_cached_token_close_to_expiry_is_renewed_in_time(fakes, fake_msal, tmp_path):
+    now = [1000.0]
+    cache = TokenCache(str(tmp_path), clock=lambda: now[0])
+    cache.put(key_for(credentials(fakes)), "cached", 700)
+    fake_msal.results = [good("fresh", expires_in=3600)]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), cache, clock=lambda: now[0])
+    assert source.token() == "cached"
+    now[0] += 500  # 200 s left: too close for a poll that may still take minutes
+    assert source.token() == "fresh"
 
 
 def test_discovery_4xx_is_not_retried(fakes, fake_msal):

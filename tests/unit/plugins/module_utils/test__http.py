@@ -376,7 +376,7 @@ def test_401_storm_renews_one_token_per_task_not_per_request(fakes, make_client)
     # security review I9: a server answering 401 to everything got one token request per poll
     tokens = fakes.Tokens()
     client = make_client(fakes.Session(*[fakes.response(401)] * 6), tokens=tokens, retries=5)
-    for _ in range(3):
+    for _attempt in range(3):
         with pytest.raises(ApiError) as info:
             client.request("GET", url(PATH), retries=0)
         assert info.value.status == 401
@@ -737,7 +737,7 @@ class _LoopbackServer:
                     self.send_header("Content-Length", "200")
                     self.end_headers()
                     try:
-                        for _ in range(200):
+                        for _byte in range(200):
                             self.wfile.write(b" ")
                             self.wfile.flush()
                             outer.trickled += 1
@@ -754,7 +754,7 @@ class _LoopbackServer:
                     self.end_headers()
                     chunk = b"x" * 65536
                     try:
-                        for _ in range(_http.MAX_RESPONSE_BYTES // len(chunk) + 2):
+                        for _chunk in range(_http.MAX_RESPONSE_BYTES // len(chunk) + 2):
                             self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.write(b"0\r\n\r\n")
                     except OSError:

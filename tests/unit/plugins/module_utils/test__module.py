@@ -15,7 +15,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils import _module
-from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ApiError
+from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._errors import ApiError, CloudPartnerError
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._options import argument_spec
 
 try:
@@ -96,3 +96,26 @@ def test_shown_keeps_short_text_and_cuts_long_text_in_the_middle():
     assert len(cut) < _module.MAX_SHOWN_CHARACTERS + 60
     assert cut.startswith("A" * 100) and cut.endswith("TAIL")
     assert "characters left out" in cut
+
+
+def test_messages_inside_results_are_masked_and_bounded_too(capsys):
+    # maintainer review of this change (M3): the wait module copies server text into operations[].msg / last_error
+    long_text = "m" * 100_000 + SECRET
+
+    def action(client, request, check_mode, warn):
+        raise CloudPartnerError("1 operation failed", operations=[{"offer_id": "a", "msg": long_text, "last_error": long_text, "status": "x" * 3000}])
+
+    result = run(capsys, action)
+    (operation,) = result["operations"]
+    for key in ("msg", "last_error"):
+        assert len(operation[key]) <= _module.MAX_SHOWN_CHARACTERS + 60
+        assert SECRET not in operation[key]
+    assert operation["status"] == "x" * 3000  # data is returned as the service gave it; only messages are bounded
+
+
+def test_success_messages_are_bounded(capsys):
+    def action(client, request, check_mode, warn):
+        return {"changed": False, "msg": "ended with status " + "s" * 10_000}
+
+    result = run(capsys, action)
+    assert len(result["msg"]) <= _module.MAX_SHOWN_CHARACTERS + 60

@@ -240,7 +240,10 @@ def test_no_cache_home_without_an_absolute_home(monkeypatch, tmp_path):
     # security review L6: with HOME unset (and no passwd entry) the cache landed in ./~/.cache
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "~")
-    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    def no_passwd_entry(uid):
+        raise KeyError(uid)
+
+    monkeypatch.setattr("pwd.getpwuid", no_passwd_entry)
     monkeypatch.chdir(tmp_path)
     creds = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
     assert connection(creds).token_cache_home is None
