@@ -52,9 +52,9 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for all operations to end. Must be greater than 0.
-      - This is a hard limit for the whole task, however many operations there are and however slowly the service
-        answers. Every request is given at most the time left, and a round of polls stops when the time is up
-        (the operations it did not reach keep their last known status).
+      - However many operations there are and however slowly the service answers, every poll request is given at most
+        the time left, and a round of polls stops when the time is up (the operations it did not reach keep their last
+        known status). A fresh token needed during the wait is requested as usual (bounded by O(timeout) and O(retries)).
     type: int
     default: 900
   wait_sleep:
