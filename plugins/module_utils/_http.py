@@ -128,7 +128,7 @@ def build_session(verify: t.Union[bool, str], timeout: float) -> "requests.Sessi
             # An abandoned (timed-out) request must not overwrite what a later one recorded.
             self.requests_started += 1
             current = self.requests_started
-            return _bounded(lambda: send(method, url, *args, **kwargs), lambda response: self._complete(response, url, current), seconds, method, url)
+            return _run_within(lambda: send(method, url, *args, **kwargs), lambda response: self._complete(response, url, current), seconds, method, url)
 
         def _complete(self, response: t.Any, url: str, current: int) -> t.Any:
             if current == self.requests_started:
@@ -164,7 +164,7 @@ def last_answer(session: t.Any) -> tuple[t.Optional[int], t.Optional[float]]:
     return answer if isinstance(answer, tuple) and len(answer) == 2 else (None, None)
 
 
-def _bounded(send: t.Callable[[], t.Any], finish: t.Callable[[t.Any], t.Any], seconds: float, method: str, url: str) -> t.Any:
+def _run_within(send: t.Callable[[], t.Any], finish: t.Callable[[t.Any], t.Any], seconds: float, method: str, url: str) -> t.Any:
     """Run one whole request (``send``, then ``finish`` reading the body) in a worker thread; give up after ``seconds``.
 
     Socket timeouts bound each read, not the request; a watchdog is the portable way to bound
