@@ -153,6 +153,10 @@ def is_transient(error: Exception) -> bool:
 Fetch = t.Callable[[float], t.Any]
 
 
+# The last poll of a wait starts this long before its deadline (each request is clipped to the time left).
+FINAL_POLL_SECONDS = 5.0
+
+
 def poll_until(
     fetch: Fetch,
     done: t.Callable[[t.Any], bool],
@@ -170,11 +174,12 @@ def poll_until(
     wait with a fake clock. ``fetch`` returns the value, or a Polled carrying the response's
     Retry-After. Transient errors (connection problems, 429, 5xx, unreadable bodies) are remembered
     and polling goes on; anything else is raised at once. A Retry-After larger than ``interval``
-    wins, whether it came with an answer or with an error. The sleeps use the whole ``timeout``,
-    but no poll starts once the deadline is reached: it would have no time left.
+    wins, whether it came with an answer or with an error. The last poll starts FINAL_POLL_SECONDS
+    (at most half the timeout) before the deadline, so that it still has time to be answered.
     """
     start = clock()
     deadline = start + timeout
+    final_window = min(FINAL_POLL_SECONDS, timeout / 2)
     value: t.Any = None
     last_error: t.Optional[Exception] = None
     while True:
@@ -193,7 +198,6 @@ def poll_until(
             if done(value):
                 return WaitOutcome(value=value, elapsed=round(clock() - start, 3))
         remaining = deadline - clock()
-        if remaining > 0:
-            sleep(min(max(float(interval), retry_after or 0.0), remaining))
-        if clock() >= deadline:
+        if remaining <= final_window:
             raise describe_timeout(value, last_error, round(clock() - start, 3))
+        sleep(min(max(float(interval), retry_after or 0.0), remaining - final_window))

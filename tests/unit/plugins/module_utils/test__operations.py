@@ -571,12 +571,13 @@ def test_wait_timeout_reports_what_is_known(fakes, run, fake_clock):
     assert error.result["operation_location"] == f"{API}{LOCATION}"
     assert error.result["operation"] == running
     assert error.result["operation_id"] == OP
-    assert error.result["elapsed"] == 30
+    # polls at 0, 10, 20 and 25, the last one with 5 s left: the wait ends there, not at the deadline
+    assert error.result["elapsed"] == 25
     assert "msg" not in error.result
     assert "30 seconds" in error.message
     assert "running" in error.message
     assert OP in error.message
-    assert fake_clock.elapsed == 30
+    assert fake_clock.elapsed == 25
 
 
 def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run):
@@ -596,11 +597,12 @@ def test_wait_timeout_after_failed_polls_names_the_last_error(fakes, run):
     assert info.value.result["operation"]["cancellationRequestState"] == "cancelRequested"
 
 
-def test_wait_timeout_on_submissions_list(fakes, make_client):
+def test_wait_timeout_on_submissions_list(fakes, make_client, fake_clock):
     session = fakes.Session(
         running_list(fakes),
         fakes.response(200, operation()),
         fakes.response(202),
+        fakes.response(200, [submission()]),
         fakes.response(200, [submission()]),
         fakes.response(200, [submission()]),
     )
@@ -610,8 +612,11 @@ def test_wait_timeout_on_submissions_list(fakes, make_client):
     assert info.value.result["status_code"] == 202
     assert info.value.result["operation"]["submissionState"] == "running"
     assert "running" in info.value.message
-    # no poll starts at the deadline, and no final read of the operation once it has passed
-    assert session.sent == [LIST, GET_OP, POST, LIST]
+    # wait_timeout 10: polls at 0 and 5 (the final window is half the timeout); none at the deadline,
+    # and no final read of the operation after the last poll
+    assert session.sent == [LIST, GET_OP, POST, LIST, LIST]
+    assert [call.timeout for call in session.calls[3:]] == [10, 5]
+    assert fake_clock.elapsed == 5
 
 
 def test_wait_timeout_when_already_cancelling_is_not_changed(fakes, run):
@@ -640,8 +645,9 @@ def test_single_wait_request_timeouts_follow_the_deadline(fakes, make_client, fa
     with pytest.raises(WaitTimeoutError):
         ops.cancel_offer_operation(make_client(session, timeout=30), request(wait=True, wait_timeout=25, wait_sleep=10), False, Warnings())
     polls = session.calls[3:]
+    # polls at 0, 10 and 20: the last one starts when 5 s are left and its request gets those 5 s
     assert [call.timeout for call in polls] == [25, 15, 5]
-    assert fake_clock.elapsed == 25
+    assert fake_clock.elapsed == 20
 
 
 @pytest.mark.parametrize("location", [{"Location": LOCATION}, {}], ids=["location", "submissions-list"])
@@ -784,6 +790,8 @@ def test_lost_answer_then_wait_timeout_still_reports_the_change(fakes, run):
             running_list(fakes),
             fakes.response(200, operation()),
             fakes.api_error(502),
+            fakes.response(200, operation(crs="cancelRequested")),
+            # the wait: polls at 0 and 5, the final window of a 10 s wait
             fakes.response(200, operation(crs="cancelRequested")),
             fakes.response(200, operation(crs="cancelRequested")),
             wait=True,
@@ -1215,18 +1223,22 @@ def test_wait_timeout_reports_partial_states(fakes, make_client, fake_clock):
         op_response(fakes, A),
         op_response(fakes, B, "running"),
         fakes.api_error(503),
+        op_response(fakes, B, "running"),
+        fakes.api_error(503),
         op_response(fakes, B, "cancelRequested"),
         fakes.api_error(503, "Unavailable", "Still down."),
     )
     with pytest.raises(WaitTimeoutError) as info:
         ops.wait_for_operations(make_client(session), wait_request(target(A), target(B), target(C), wait_timeout=20, wait_sleep=10), False, Warnings())
     error = info.value
-    # rounds at 0 and 10; none at 20, the deadline, where no request would have time left
-    assert session.sent == [op_get(A), op_get(B), op_get(C)] + [op_get(B), op_get(C)]
-    assert fake_clock.elapsed == 20
+    # rounds at 0, 10 and 15, the last one when 5 s are left (its requests get those 5 s); none at the deadline
+    assert session.sent == [op_get(A), op_get(B), op_get(C)] + [op_get(B), op_get(C)] * 2
+    assert [call.timeout for call in session.calls[-2:]] == [5, 5]
+    assert fake_clock.elapsed == 15
+    # what the last round read is reported
     assert error.message == f"Timed out after 20 seconds waiting for 2 operations to end; last status: {B} (cancelRequested), {C} (unknown)."
     assert error.result["changed"] is False
-    assert error.result["elapsed"] == 20
+    assert error.result["elapsed"] == 15
     first, second, third = error.result["operations"]
     assert (first["ended"], first["status"]) == (True, "canceled")
     assert (second["ended"], second["status"]) == (False, "cancelRequested")

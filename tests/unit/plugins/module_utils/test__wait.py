@@ -311,23 +311,11 @@ def test_poll_stops_when_done_at_once(fake_clock):
     assert not fake_clock.sleeps
 
 
-def test_poll_outcome_has_no_unused_poll_count(fake_clock):
-    # Review 2.4: WaitOutcome.polls was never read.
-    outcome = poll(fake_clock, Script(fake_clock, "done"))
-    assert not hasattr(outcome, "polls")
-
-
 def test_poll_passes_the_wait_deadline_to_every_fetch(fake_clock):
     # Review 1.6 / security L9: each poll request is clipped to the time left, so fetch must know the deadline.
     fetch = Script(fake_clock, "running", TransportError("reset"), "running", "done")
     poll(fake_clock, fetch, timeout=100, interval=10)
     assert fetch.deadlines == [fake_clock.start + 100] * 4
-
-
-def test_poll_runs_on_the_given_clock_only(fake_clock):
-    # No real clock hides behind a default: the caller (the client) provides both clock and sleep.
-    with pytest.raises(TypeError, match="clock"):
-        w.poll_until(Script(fake_clock, "done"), done, 10, 1, never_called)  # pylint: disable=missing-kwoa
 
 
 def test_poll_sleeps_interval_between_polls(fake_clock):
@@ -419,6 +407,7 @@ def test_poll_retry_after_sent_with_an_answer(fake_clock, retry_after, expected)
 def test_poll_passes_polled_value_to_done_and_timeout(fake_clock):
     seen = []
     fetch = Script(fake_clock, w.Polled({"status": "running"}, 5.0))
+    # timeout 10: the final window is 5 s (half the timeout), so the second poll is the last one
     with pytest.raises(WaitTimeoutError):
         w.poll_until(
             fetch,
@@ -430,24 +419,36 @@ def test_poll_passes_polled_value_to_done_and_timeout(fake_clock):
             sleep=fake_clock.sleep,
         )
     assert seen[0] == {"status": "running"}
-    assert seen[-1] == ({"status": "running"}, None, 10)
+    assert seen[-1] == ({"status": "running"}, None, 5)
+    assert fetch.times == [fake_clock.start, fake_clock.start + 5]
 
 
-def test_poll_never_sleeps_past_deadline(fake_clock):
+@pytest.mark.parametrize(
+    "timeout, sleeps, times",
+    [
+        (25, [10, 10], [0, 10, 20]),
+        # the sleep before the last poll is cut so that it starts when the final window begins
+        (27, [10, 10, 2], [0, 10, 20, 22]),
+    ],
+)
+def test_poll_never_sleeps_past_deadline(fake_clock, timeout, sleeps, times):
     fetch = Script(fake_clock, "running")
     with pytest.raises(WaitTimeoutError):
-        poll(fake_clock, fetch, timeout=25, interval=10, describe=lambda *args: WaitTimeoutError("t"))
-    assert fake_clock.sleeps == [10, 10, 5]
-    assert fake_clock.elapsed == 25
-    # the last poll starts before the deadline: one at the deadline would have no time left
-    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20]
+        poll(fake_clock, fetch, timeout=timeout, interval=10, describe=lambda *args: WaitTimeoutError("t"))
+    assert fake_clock.sleeps == sleeps
+    # the last poll starts FINAL_POLL_SECONDS before the deadline, so that its request still has time to be answered;
+    # the wait times out right after it: one more poll would have less than that
+    assert fetch.times == [fake_clock.start + offset for offset in times]
+    assert fake_clock.elapsed == timeout - w.FINAL_POLL_SECONDS
 
 
 def test_poll_retry_after_is_capped_by_deadline(fake_clock):
     fetch = Script(fake_clock, ApiError("GET", "/x", 429, retry_after=1000.0))
     with pytest.raises(WaitTimeoutError):
         poll(fake_clock, fetch, timeout=60, interval=10, describe=lambda *args: WaitTimeoutError("t"))
-    assert fake_clock.sleeps == [60]
+    # the Retry-After sleep ends when the final window begins, and the last poll is made there
+    assert fake_clock.sleeps == [55]
+    assert fetch.times == [fake_clock.start, fake_clock.start + 55]
 
 
 def test_poll_timeout_error_is_built_from_last_value_error_and_elapsed(fake_clock):
@@ -462,7 +463,9 @@ def test_poll_timeout_error_is_built_from_last_value_error_and_elapsed(fake_cloc
     with pytest.raises(WaitTimeoutError) as info:
         w.poll_until(fetch, lambda value: False, 25, 10, describe, clock=fake_clock, sleep=fake_clock.sleep)
     assert info.value.result == {"extra": 1}
-    assert seen == [({"status": "running", "n": 2}, error, 25)]
+    # polls at 0, 10 and 20 (the last one, with 5 s left): the error came from that last poll
+    assert fetch.calls == 3
+    assert seen == [({"status": "running", "n": 2}, error, 20)]
 
 
 def test_poll_timeout_after_success_has_no_error(fake_clock):
@@ -470,7 +473,9 @@ def test_poll_timeout_after_success_has_no_error(fake_clock):
     fetch = Script(fake_clock, TransportError("x"), "running")
     with pytest.raises(WaitTimeoutError):
         poll(fake_clock, fetch, timeout=15, interval=10, describe=lambda *args: seen.append(args) or WaitTimeoutError("t"))
-    assert seen == [("running", None, 15)]
+    # polls at 0 (error) and 10 (answer, the last one: 5 s left)
+    assert fetch.calls == 2
+    assert seen == [("running", None, 10)]
 
 
 def test_poll_slow_fetch_counts_against_the_deadline(fake_clock):
@@ -488,12 +493,48 @@ def test_poll_done_on_last_poll_before_deadline_is_success(fake_clock):
     assert outcome.elapsed == 20
 
 
-def test_poll_starts_no_poll_once_the_deadline_is_reached(fake_clock):
-    fetch = Script(fake_clock, "running", "running", "running", "done")
+def test_poll_starts_no_poll_once_the_final_window_has_begun(fake_clock):
+    fetch = Script(fake_clock, "running")
     with pytest.raises(WaitTimeoutError):
         poll(fake_clock, fetch, timeout=30, interval=10, describe=lambda *args: WaitTimeoutError("t"))
-    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20]
-    assert fake_clock.elapsed == 30
+    # the last poll starts when the final window begins (25); none after it, none at the deadline
+    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20, fake_clock.start + 25]
+    assert fake_clock.sleeps == [10, 10, 5]
+    assert fake_clock.elapsed == 25
+
+
+def test_poll_sees_an_operation_that_ended_during_the_last_interval(fake_clock):
+    # Review finding: the wait slept until the deadline and timed out without looking again, so an operation
+    # that ended during the last interval was reported as timed out. The final poll now sees it.
+    fetch = Script(fake_clock, "running", "running", "running", "done")
+    outcome = poll(fake_clock, fetch, timeout=30, interval=10)
+    assert outcome.value == "done"
+    assert fetch.times == [fake_clock.start, fake_clock.start + 10, fake_clock.start + 20, fake_clock.start + 25]
+    assert outcome.elapsed == 25
+    assert fake_clock.sleeps == [10, 10, 5]
+
+
+@pytest.mark.parametrize(
+    "timeout, interval, final_window, times",
+    [
+        (25, 10, 5, [0, 10, 20]),
+        (60, 100, 5, [0, 55]),
+        # a short wait keeps half of its time for the last poll
+        (4, 10, 2, [0, 2]),
+        (1, 10, 0.5, [0, 0.5]),
+    ],
+)
+def test_poll_final_request_gets_the_final_window(fake_clock, timeout, interval, final_window, times):
+    fetch = Script(fake_clock, "running")
+    with pytest.raises(WaitTimeoutError):
+        poll(fake_clock, fetch, timeout=timeout, interval=interval, describe=lambda *args: WaitTimeoutError("t"))
+    deadline = fake_clock.start + timeout
+    assert final_window == min(w.FINAL_POLL_SECONDS, timeout / 2)
+    assert fetch.times == [fake_clock.start + offset for offset in times]
+    # every request, the last one included, is clipped to the same deadline: the last one has final_window left
+    assert fetch.deadlines == [deadline] * len(times)
+    assert deadline - fetch.times[-1] == final_window
+    assert fake_clock.now == deadline - final_window
 
 
 @given(
@@ -501,13 +542,16 @@ def test_poll_starts_no_poll_once_the_deadline_is_reached(fake_clock):
     interval=st.integers(min_value=1, max_value=600),
     retry_afters=st.lists(st.one_of(st.none(), st.floats(min_value=0, max_value=10000)), min_size=1, max_size=8),
 )
-def test_poll_uses_the_whole_timeout_and_never_more(timeout, interval, retry_afters):
+def test_poll_uses_the_timeout_up_to_the_final_poll_and_never_more(timeout, interval, retry_afters):
     clock = type("Clock", (), {})()
-    clock.now, clock.sleeps = 0.0, []
+    clock.now, clock.sleeps, clock.polls = 0.0, [], []
     items = [ApiError("GET", "/x", 429, retry_after=value) if value is not None else "running" for value in retry_afters]
+    final_window = min(w.FINAL_POLL_SECONDS, timeout / 2)
 
     def fetch(deadline):
-        assert clock.now < deadline == timeout
+        # every poll, the last one included, has at least the final window left before the deadline
+        assert deadline == timeout and deadline - clock.now >= final_window
+        clock.polls.append(clock.now)
         item = items[len(clock.sleeps) % len(items)]
         if isinstance(item, Exception):
             raise item
@@ -520,5 +564,9 @@ def test_poll_uses_the_whole_timeout_and_never_more(timeout, interval, retry_aft
 
     with pytest.raises(WaitTimeoutError):
         w.poll_until(fetch, done, timeout, interval, lambda *args: WaitTimeoutError("t"), clock=lambda: clock.now, sleep=sleep)
-    assert sum(clock.sleeps) == pytest.approx(timeout)
+    # the sleeps end exactly when the final window begins, where the last poll is made; the wait then times out
+    assert sum(clock.sleeps) == pytest.approx(timeout - final_window)
+    assert clock.polls[-1] == pytest.approx(timeout - final_window)
+    assert len(clock.polls) == len(clock.sleeps) + 1
+    assert clock.now == clock.polls[-1]
     assert all(seconds <= max(interval, max((value or 0) for value in retry_afters)) for seconds in clock.sleeps)

@@ -140,7 +140,9 @@ def test_wait_timeout_fails_changed(fakes, run_module):
     assert run.result["operation"]["cancellationRequestState"] == "cancelRequested"
     assert "Timed out after 20 seconds" in run.result["msg"]
     assert "running" in run.result["msg"]
-    assert run.clock.elapsed == 20
+    # polls at 0, 10 and 15: the last one starts when 5 s are left and its request gets those 5 s
+    assert [call.timeout for call in run.session.calls[3:]] == [20, 10, 5]
+    assert run.clock.elapsed == 15
 
 
 def test_foreign_location_warns(fakes, run_module):

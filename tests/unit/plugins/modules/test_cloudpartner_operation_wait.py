@@ -140,7 +140,11 @@ def test_timeout_fails_with_what_is_known(fakes, run_module):
     assert run.rc == 1
     assert run.result["changed"] is False
     assert run.result["msg"] == f"Timed out after 15 seconds waiting for 1 operation to end; last status: {B} (running)."
-    assert run.result["elapsed"] == 15
+    # rounds at 0 and 10, the last one when 5 s are left (its request gets those 5 s)
+    assert run.session.sent == [path(A), path(B), path(B)]
+    assert [call.timeout for call in run.session.calls] == [15, 15, 5]
+    assert run.result["elapsed"] == 10
+    assert run.clock.elapsed == 10
     first, second = run.result["operations"]
     assert first["ended"] is True
     assert second["ended"] is False and second["status"] == "running" and "HTTP 503" in second["last_error"]
