@@ -167,7 +167,7 @@ def poll_until(
     clock: t.Callable[[], float],
     sleep: t.Callable[[float], None],
 ) -> WaitOutcome:
-    """Call ``fetch(deadline)`` until ``done(value)`` or the monotonic deadline passes.
+    """Call ``fetch(deadline)`` until ``done(value)``, or until the poll made close to the monotonic deadline.
 
     ``deadline`` is the ``clock()`` time at which the wait ends: ``fetch`` hands it to every request
     so that no poll runs past it. ``clock`` and ``sleep`` are the client's, so tests drive a whole
