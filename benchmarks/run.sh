@@ -63,6 +63,8 @@ cleanup() {
 
 main() {
     local started=$EPOCHREALTIME bench_args=() tarball
+    # HOME, TMPDIR and Ansible's temporary files inside .work/, like the test and demo scripts
+    isolate_home
     while [[ $# -gt 0 ]]; do
         case $1 in
         --reps) bench_args+=(--reps "${2:?--reps needs a number}"); shift 2 ;;

@@ -85,7 +85,10 @@ run_job() {
         --cache "$WORK/$job/cache" --offers "$prefix" --verbosity 3
     local started=$SECONDS rc=0
     # A clean environment, as in an execution environment: only what the private data dir injects is added.
+    # ANSIBLE_REMOTE_TMP: ansible expands the default ~/.ansible/tmp with the passwd home even on the local
+    # connection; keep the job's temporary files in this run's HOME.
     env -i HOME="$HOME" PATH="$RUNNER_BIN:$PY_BIN:/usr/local/bin:/usr/bin:/bin" LC_ALL=C.UTF-8 LANG=C.UTF-8 \
+        ANSIBLE_REMOTE_TMP="${ANSIBLE_REMOTE_TMP:-$HOME/.ansible/tmp}" \
         "$RUNNER" run "$pdd" -p site.yml --ident "$job" >"$log" 2>&1 || rc=$?
     echo "job $job: ansible-runner exited with $rc after $((SECONDS - started)) s"
     # `check` looks for leaks first and exits with 3 when it finds one: then the output is not shown
