@@ -14,6 +14,7 @@ A task renews a token at most once (after a 401), never once per request.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import traceback
@@ -283,7 +284,7 @@ def _lifetime(expires_in: t.Any) -> float:
         seconds = float(expires_in)
     except (TypeError, ValueError):
         return RENEW_BEFORE_EXPIRY + 60.0
-    return min(seconds, 86400.0) if seconds == seconds and seconds > 0 else RENEW_BEFORE_EXPIRY + 60.0
+    return min(seconds, 86400.0) if math.isfinite(seconds) and seconds > 0 else RENEW_BEFORE_EXPIRY + 60.0
 
 
 class _Failure(t.NamedTuple):

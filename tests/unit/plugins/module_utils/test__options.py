@@ -240,6 +240,7 @@ def test_no_cache_home_without_an_absolute_home(monkeypatch, tmp_path):
     # security review L6: with HOME unset (and no passwd entry) the cache landed in ./~/.cache
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "~")
+
     def no_passwd_entry(uid):
         raise KeyError(uid)
 
