@@ -126,4 +126,5 @@ requirements:
   - python 3.11, 3.12 or 3.13
   - requests >= 2.32.4
   - msal >= 1.31.0 (only when a token is requested with client credentials)
+  - urllib3 >= 2.6.0
 """

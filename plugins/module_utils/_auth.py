@@ -137,7 +137,7 @@ class ClientCredentialsToken:
         self._http_cache: dict = {}
         self._app: t.Any = None
         self._access_token: t.Optional[str] = None
-        self._expires_on = 0.0
+        self._renew_at = 0.0
         self._renewed = False
 
     @property
@@ -145,9 +145,9 @@ class ClientCredentialsToken:
         return f"{self._options.authority_host}/{self._options.tenant_id}"
 
     def token(self) -> str:
-        if self._access_token is None or self._expires_on - self._clock() <= RENEW_BEFORE_EXPIRY:
-            self._access_token, self._expires_on = self._cached_or_acquired()
-        return self._access_token
+        if self._access_token is None or self._clock() >= self._renew_at:
+            self._use(*self._cached_or_acquired())
+        return t.cast(str, self._access_token)
 
     def renew(self) -> bool:
         if self._renewed:
@@ -156,8 +156,14 @@ class ClientCredentialsToken:
         if self._app is not None:
             # Drop what MSAL cached so that it asks Entra ID for a new token.
             self._app.remove_tokens_for_client()
-        self._access_token, self._expires_on = self._acquire()
+        self._use(*self._acquire())
         return True
+
+    def _use(self, token: str, expires_on: float) -> None:
+        # Renewed RENEW_BEFORE_EXPIRY before it expires, but never before half its remaining life: an authority that
+        # hands out tokens of a few minutes must not get one token request per API request.
+        self._access_token = token
+        self._renew_at = expires_on - min(RENEW_BEFORE_EXPIRY, max(0.0, expires_on - self._clock()) / 2)
 
     def rejection_note(self) -> str:
         return (
@@ -282,7 +288,7 @@ def _lifetime(expires_in: t.Any) -> float:
     """Seconds a fresh token is valid; unreadable or absurd values count as just long enough for this task's use."""
     try:
         seconds = float(expires_in)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return RENEW_BEFORE_EXPIRY + 60.0
     return min(seconds, 86400.0) if math.isfinite(seconds) and seconds > 0 else RENEW_BEFORE_EXPIRY + 60.0
 

@@ -98,7 +98,7 @@ def _operation_id_of(submission: dict, offer: OfferRef) -> str:
     except ValidationError:
         # The id comes from the service, not from the user: an unusable one is a malformed answer.
         raise ResponseFormatError(
-            f"The running submission of offer {offer} has an id that cannot be used in a request path: {ascii(operation_id[:100])}."
+            f"The running submission of offer {offer} has an id that cannot be used in a request path: {ascii(operation_id)}."
         ) from None
 
 
@@ -176,7 +176,7 @@ class _Canceller:
         if verdict == waiting.CANCEL_REFUSED:
             raise CloudPartnerError(
                 f"The service does not allow cancelling operation {operation_id} on offer {self.offer} now "
-                f"(cancellationRequestState {state!r:.100}): nothing was sent.",
+                f"(cancellationRequestState {state!r}): nothing was sent.",
                 changed=False,
                 operation=operation,
                 operation_id=operation_id,
@@ -196,7 +196,7 @@ class _Canceller:
         result: dict[str, t.Any] = {
             "changed": False,
             "msg": f"A cancellation of operation {operation_id} on offer {self.offer} is already under way "
-            f"(cancellationRequestState {state!r:.100}): nothing was sent.",
+            f"(cancellationRequestState {state!r}): nothing was sent.",
             "operation": operation,
             "operation_id": operation_id,
         }

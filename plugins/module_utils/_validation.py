@@ -183,6 +183,8 @@ def bearer_token(option: str, value: str) -> str:
     The message never shows the value: it is a secret, and a mangled copy would escape masking.
     """
     token = value.strip() if isinstance(value, str) else ""
+    if not token:
+        raise ValidationError(f"{option} is empty once whitespace is removed; set a token, or leave {option} unset to use client credentials.")
     if any(not 33 <= ord(char) <= 126 for char in token):
         raise ValidationError(
             f"{option} contains whitespace, control or non-ASCII characters inside the token ({len(token)} characters), "

@@ -116,7 +116,7 @@ def operation_location(headers: t.Mapping[str, str], api_url: str, api_version: 
     except ValueError:
         valid = False
     if not valid:
-        raise UnsafeLocationError(f"The service returned an operation location that is not a valid http(s) URL: {value[:200]!r}.")
+        raise UnsafeLocationError(f"The service returned an operation location that is not a valid http(s) URL: {value!r}.")
     if not same_origin(url, api_url):
         raise UnsafeLocationError(
             f"The service returned an operation location on another origin ({parts.scheme}://{parts.netloc}); "

@@ -530,3 +530,27 @@ def test_permanent_token_errors_are_not_retried(fakes, fake_msal):
         _auth.ClientCredentialsToken(credentials(fakes, retries=5), SESSION, Registry(), sleep=sleeps.append).token()
     assert "AADSTS7000215" in info.value.message
     assert sleeps == []
+
+
+def test_short_lived_tokens_do_not_bring_back_one_token_request_per_call(fakes, fake_msal):
+    # security review of this change (L3): tokens of 200 s were renewed before every request
+    now = [1000.0]
+    fake_msal.results = [good("short-1", expires_in=200), good("short-2", expires_in=200)]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), clock=lambda: now[0])
+    seen = []
+    for _second in range(0, 120, 10):
+        seen.append(source.token())
+        now[0] += 10
+    assert seen[:10] == ["short-1"] * 10 and seen[10:] == ["short-2"] * 2
+    assert fake_msal.token_requests == 2
+
+
+@pytest.mark.parametrize("expires_in", [10**400, "1e999", float("nan"), -5, None, "soon"])
+def test_an_absurd_lifetime_from_the_authority_is_survived(fakes, fake_msal, expires_in):
+    # security review of this change (I1): float(10**400) raised OverflowError out of the task
+    now = [1000.0]
+    fake_msal.results = [good("odd", expires_in=expires_in), good("next")]
+    source = _auth.ClientCredentialsToken(credentials(fakes), SESSION, Registry(), clock=lambda: now[0])
+    assert source.token() == "odd"
+    now[0] += 86400 * 2
+    assert source.token() == "next"

@@ -417,3 +417,11 @@ def test_wait_options():
 def test_wait_options_reject(params, option):
     with pytest.raises(ValidationError, match=option):
         opts.WaitOptions.from_params(dict({"wait": True, "wait_timeout": 900, "wait_sleep": 10}, **params))
+
+
+@pytest.mark.parametrize("value", ["  ", "\n", " \t\r\n "])
+def test_an_access_token_of_whitespace_only_is_refused_not_ignored(value):
+    # security review of this change (I2): it counted as no token, and client credentials were used silently
+    with pytest.raises(ValidationError) as info:
+        connection({"access_token": value, "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET})
+    assert "empty once whitespace is removed" in info.value.message

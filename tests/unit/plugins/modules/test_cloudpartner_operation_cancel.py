@@ -198,6 +198,31 @@ def test_refused_cancellation_state_fails_unchanged(fakes, run_module):
     assert run.clock.elapsed == 0
 
 
+LONG_TOKEN = "eyJ" + "A" * 120 + "." + "B" * 120
+
+
+def test_an_echoed_token_in_the_state_is_masked_not_cut(fakes, run_module):
+    # security review of this change (L1): the state was cut to 100 characters before masking, leaving most of an
+    # echoed token in msg
+    state = f"echo {LONG_TOKEN}"
+    run = run_module(module.main, args(access_token=LONG_TOKEN), running(fakes), fakes.response(200, operation(crs=state)))
+    assert run.result["failed"] is True
+    assert LONG_TOKEN[:20] not in run.output and LONG_TOKEN[-20:] not in run.output
+
+
+def test_an_echoed_token_in_a_location_warning_is_masked_not_cut(fakes, run_module):
+    run = run_module(
+        module.main,
+        args(access_token=LONG_TOKEN),
+        running(fakes),
+        fakes.response(200, operation()),
+        fakes.response(202, headers={"Location": f"javascript:{LONG_TOKEN}"}),
+    )
+    assert run.rc == 0
+    assert any("not a valid http(s) URL" in warning for warning in run.warnings)
+    assert LONG_TOKEN[:20] not in run.output
+
+
 def test_lost_answer_is_reported_changed_not_failed(fakes, run_module):
     # Review 1.3 / ranked 6: the answer to the POST is lost, the operation shows the cancel: the task succeeds, POST not repeated.
     run = run_module(
