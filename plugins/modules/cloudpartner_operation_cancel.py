@@ -62,7 +62,7 @@ options:
       - When it runs out the task fails, reporting C(changed) if the cancel was sent, with the last known state.
       - Every poll request is given at most the time left before it, whatever O(timeout) says; the last poll starts
         shortly before the deadline.
-        A fresh token needed during the wait is requested as usual: bounded by O(timeout), O(retries) and the
+        A fresh token needed during the wait is requested as usual, bounded by O(timeout), O(retries) and the
         authority's C(Retry-After) (at most 300 seconds per retry), not by this deadline.
     type: int
     default: 900

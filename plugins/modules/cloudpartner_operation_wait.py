@@ -55,7 +55,7 @@ options:
       - However many operations there are and however slowly the service answers, every poll request is given at most
         the time left, and a round of polls stops when the time is up (the operations it did not reach keep their last
         known status).
-        A fresh token needed during the wait is requested as usual: bounded by O(timeout), O(retries) and the
+        A fresh token needed during the wait is requested as usual, bounded by O(timeout), O(retries) and the
         authority's C(Retry-After) (at most 300 seconds per retry), not by this deadline.
     type: int
     default: 900
