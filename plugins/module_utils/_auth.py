@@ -144,6 +144,10 @@ class ClientCredentialsToken:
     def authority(self) -> str:
         return f"{self._options.authority_host}/{self._options.tenant_id}"
 
+    @property
+    def _cache_key(self) -> str:
+        return cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE)
+
     def token(self) -> str:
         if self._access_token is None or self._clock() >= self._renew_at:
             self._use(*self._cached_or_acquired())
@@ -176,10 +180,9 @@ class ClientCredentialsToken:
     def _cached_or_acquired(self) -> tuple[str, float]:
         if self._cache is None:
             return self._acquire()
-        key = cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE)
         # Under the lock (when it could be had quickly), so that parallel forks request one token.
         with self._cache.locked(wait=CACHE_LOCK_WAIT):
-            cached = self._cache.lookup(key)
+            cached = self._cache.lookup(self._cache_key)
             if cached:
                 self._register_secret(cached[0])
                 return cached
@@ -235,7 +238,7 @@ class ClientCredentialsToken:
         if isinstance(token, str) and token:
             self._register_secret(token)
             if self._cache is not None:
-                self._cache.put(cache_key(self.authority, t.cast(str, self._options.client_id), SCOPE), token, result.get("expires_in"))
+                self._cache.put(self._cache_key, token, result.get("expires_in"))
             return token, self._clock() + _lifetime(result.get("expires_in"))
         result = result if isinstance(result, dict) else {}
         status, retry_after = last_answer(self._session)

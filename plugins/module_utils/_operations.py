@@ -31,7 +31,6 @@ from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._er
 )
 from ansible_collections.azure_marketplace.cloudpartner.plugins.module_utils._http import (
     MAX_RETRY_AFTER,
-    RETRYABLE_STATUSES,
     ApiResponse,
     CloudPartnerClient,
 )
@@ -111,13 +110,6 @@ def _poll(
 ) -> waiting.WaitOutcome:
     # The client's clock and sleep: the wait's deadline and every request's deadline run on one time source.
     return waiting.poll_until(fetch, done, wait.timeout, wait.sleep, describe, clock=client.clock, sleep=client.sleep)
-
-
-def _answer_lost(error: CloudPartnerError) -> bool:
-    """True when a request may have reached the service although no usable answer came back."""
-    if isinstance(error, TransportError):
-        return error.retryable
-    return isinstance(error, ApiError) and error.status in RETRYABLE_STATUSES
 
 
 def _pause(client: CloudPartnerClient, attempt: int, error: CloudPartnerError) -> None:
@@ -242,7 +234,8 @@ class _Canceller:
             try:
                 return self.client.request("POST", url, json_body=self.request.body, expected=(200, 202), retries=0)
             except (TransportError, ApiError) as error:
-                lost = _answer_lost(error)
+                # Transient means the request may have reached the service although no usable answer came back.
+                lost = waiting.is_transient(error)
                 if not lost and attempt == 0:
                     raise
                 if lost:

@@ -137,7 +137,7 @@ class ConnectionOptions:
             verify=verify,
             timeout=check.positive_int("timeout", params.get("timeout", DEFAULT_TIMEOUT), maximum=3600),
             retries=check.retry_count("retries", params.get("retries", DEFAULT_RETRIES)),
-            access_token=access_token or None,
+            access_token=access_token,
             tenant_id=params.get("tenant_id") or None,
             client_id=params.get("client_id") or None,
             client_secret=params.get("client_secret") or None,
